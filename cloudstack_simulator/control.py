@@ -1,0 +1,60 @@
+"""A small client of the simulator's admin API (health, regions, fault injection)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class SimulatorControlError(Exception):
+    """The admin API refused a request; the message is its explanation."""
+
+
+class SimulatorControl:
+    """Talks to a running simulator's admin API.
+
+    :param admin_url: the ``admin`` URL of the endpoints file, e.g. ``http://127.0.0.1:43127``.
+    :param timeout_s: per-request timeout.
+    """
+
+    def __init__(self, admin_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok", "regions": N}`` from a live simulator."""
+        return self._call("GET", "/health")
+
+    def regions(self) -> list[dict[str, Any]]:
+        """Every region: name, id, endpoint, listening, faults and (when the model offers them) stats."""
+        return self._call("GET", "/regions")["regions"]
+
+    def region(self, name: str) -> dict[str, Any]:
+        """One region, as in :meth:`regions`.
+
+        :param name: the region's name.
+        """
+        return self._call("GET", f"/regions/{name}")
+
+    def set_faults(self, region: str, **faults: Any) -> dict[str, Any]:
+        """Change some faults of a region; all or nothing.
+
+        :param region: the region's name.
+        :param faults: :class:`~cloudstack_simulator.faults.Faults` fields, e.g. ``down=True``.
+        :return: the region after the change.
+        :raises SimulatorControlError: on an unknown region or fault, or a value out of range.
+        """
+        return self._call("PATCH", f"/regions/{region}/faults", json=faults)
+
+    def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+        response = requests.request(method, self.admin_url + path, json=json, timeout=self.timeout_s)
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text
+            raise SimulatorControlError(f"{method} {path}: HTTP {response.status_code}: {message}")
+        return response.json()

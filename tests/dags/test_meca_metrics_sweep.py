@@ -1,0 +1,131 @@
+"""``meca_metrics_sweep`` run with ``dag.test()``: ten simulated regions, one down and one too slow."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cs import CloudStack
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from cloudstack_simulator.airflow_connections import airflow_env
+from meca.store import models
+
+REPO = Path(__file__).resolve().parents[2]
+LOGICAL_DATE = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
+NAMES = [f"r{i:02d}" for i in range(1, 11)]
+
+
+def _region(name: str, region_id: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "id": region_id,
+        "display_name": name.upper(),
+        "location": {"city": "Somewhere", "country": "EU", "lat": 40.0 + region_id, "lon": 5.0},
+        "colour": "#336699",
+        "zones": [
+            {
+                "name": f"{name}-zone",
+                "hosts": [{"name": f"{name}-h1", "cpu_cores": 8, "cpu_mhz": 2000, "memory_gib": 32}],
+                "primary_storage_gib": 500,
+                "secondary_storage_gib": 200,
+                "management_ips": 10,
+                "shared_network_ips": 30,
+            }
+        ],
+    }
+
+
+TOPOLOGY = {
+    "seed": 7,
+    "service_offerings": [{"name": "Small", "cpu_number": 1, "cpu_speed": 1000, "memory": 1024}],
+    "regions": [_region(name, i) for i, name in enumerate(NAMES, start=1)],
+}
+
+
+@pytest.fixture
+def pools(airflow_db: None) -> None:
+    from airflow.models.pool import Pool
+
+    for name, pool in json.loads((REPO / "include" / "pools.json").read_text()).items():
+        Pool.create_or_update_pool(
+            name, slots=pool["slots"], description=pool["description"], include_deferred=False
+        )
+
+
+@pytest.fixture
+def federation(simulator_factory, data_engine: Engine, monkeypatch: pytest.MonkeyPatch, pools: None):
+    handle = simulator_factory(TOPOLOGY)
+    for key, value in airflow_env(handle.endpoints, timeout_s=1.0).items():
+        monkeypatch.setenv(key, value)
+    url = data_engine.url
+    if url.get_backend_name() == "sqlite":
+        conn = {"conn_type": "sqlite", "host": url.database}
+    else:
+        conn = {
+            "conn_type": "postgres",
+            "host": url.host,
+            "port": url.port,
+            "login": url.username,
+            "schema": url.database,
+        }
+    monkeypatch.setenv("AIRFLOW_CONN_MECA_DATA", json.dumps(conn))
+    handle.control.set_faults("r09", down=True)
+    handle.control.set_faults("r10", latency_s=3.0)
+    return handle
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        return {
+            table.__tablename__: session.scalar(select(func.count()).select_from(table))
+            for table in (models.CapacitySample, models.SweepHealth, models.VmCount)
+        }
+
+
+def test_sweep_stores_healthy_regions_and_marks_the_others_stale(
+    dagbag, federation, data_engine: Engine
+) -> None:
+    dag = dagbag.get_dag("meca_metrics_sweep")
+
+    run = dag.test(logical_date=LOGICAL_DATE)
+
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    failed = sorted(i for (task, i), state in states.items() if task == "sweep_region" and state == "failed")
+    assert failed == [8, 9]
+    assert states[("finalize", -1)] == "success"
+    with Session(data_engine) as session:
+        health = {
+            name: (status, error)
+            for name, status, error in session.execute(
+                select(models.Region.name, models.SweepHealth.status, models.SweepHealth.error)
+                .join(models.Region)
+                .where(models.SweepHealth.sampled_at == LOGICAL_DATE)
+            )
+        }
+        assert {n for n, (status, _) in health.items() if status == "ok"} == set(NAMES[:8])
+        assert health["r09"][0] == "error"
+        assert "connection refused" in health["r09"][1].lower()
+        assert health["r10"][0] == "error"
+        assert "timed out" in health["r10"][1].lower()
+        stored = dict(
+            session.execute(
+                select(models.Region.name, func.sum(models.CapacitySample.total))
+                .join(models.Region)
+                .where(models.CapacitySample.type == 0)
+                .group_by(models.Region.name)
+            ).all()
+        )
+    info = federation.region("r01")
+    api = CloudStack(endpoint=info["endpoint"], key=info["api_key"], secret=info["secret_key"])
+    memory_total = sum(c["capacitytotal"] for c in api.listCapacity(type=0)["capacity"])
+    assert stored == dict.fromkeys(NAMES[:8], memory_total)
+
+    before = _counts(data_engine)
+    rerun = dag.test(logical_date=LOGICAL_DATE)
+    assert rerun.get_task_instance("finalize").state == "success"
+    assert _counts(data_engine) == before

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from cs import CloudStack
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from cloudstack_simulator.airflow_connections import airflow_env, conn_id_for
+from meca.cloudstack.errors import CloudStackUnreachableError
+from meca.cloudstack.hook import CloudStackHook
+from meca.metrics.collect import collect_region
+from meca.metrics.samples import mark_missing, write_error, write_sample
+from meca.store import models
+
+SAMPLED_AT = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
+
+
+def _region(name: str, region_id: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "id": region_id,
+        "display_name": name.title(),
+        "location": {"city": "Torino", "country": "IT", "lat": 45.0 + region_id, "lon": 7.6},
+        "colour": "#1f77b4",
+        "zones": [
+            {
+                "name": f"{name}-z{z}",
+                "hosts": [{"name": f"{name}-h{z}", "cpu_cores": 16, "cpu_mhz": 2000, "memory_gib": 64}],
+                "primary_storage_gib": 1000,
+                "secondary_storage_gib": 300,
+                "management_ips": 10,
+                "shared_network_ips": 40,
+            }
+            for z in (1, 2)
+        ],
+    }
+
+
+TOPOLOGY = {
+    "seed": 11,
+    "service_offerings": [{"name": "Small", "cpu_number": 1, "cpu_speed": 1000, "memory": 1024}],
+    "templates": [
+        {"name": "Ubuntu", "os_type": "Ubuntu 22.04 LTS", "virtual_size_gib": 10, "physical_size_mib": 600}
+    ],
+    "timings": {"deploy_s": 0.05, "start_s": 0.05, "stop_s": 0.05, "destroy_s": 0.05, "tags_s": 0.05},
+    "regions": [_region("alpha", 1), _region("beta", 2)],
+}
+
+
+@pytest.fixture
+def federation(simulator_factory, monkeypatch: pytest.MonkeyPatch):
+    handle = simulator_factory(TOPOLOGY)
+    for key, value in airflow_env(handle.endpoints, timeout_s=5.0).items():
+        monkeypatch.setenv(key, value)
+    return handle
+
+
+def _api(handle, region: str) -> CloudStack:
+    info = handle.region(region)
+    return CloudStack(endpoint=info["endpoint"], key=info["api_key"], secret=info["secret_key"])
+
+
+def test_sample_stores_what_the_region_reports(federation, data_engine: Engine) -> None:
+    api = _api(federation, "alpha")
+    zone = api.listZones()["zone"][0]["id"]
+    template = api.listTemplates(templatefilter="featured")["template"][0]["id"]
+    offering = api.listServiceOfferings()["serviceoffering"][0]["id"]
+    for i in range(3):
+        api.deployVirtualMachine(
+            zoneid=zone, templateid=template, serviceofferingid=offering, name=f"vm{i}", fetch_result=True
+        )
+    expected = {(c["zonename"], c["type"]): c for c in api.listCapacity()["capacity"]}
+
+    sample = collect_region(CloudStackHook(conn_id_for("alpha")))
+    write_sample(data_engine, sample, SAMPLED_AT)
+
+    assert sample.api_calls == 3
+    with Session(data_engine) as session:
+        rows = session.execute(
+            select(models.Zone.name, models.CapacitySample).join(
+                models.Zone, models.Zone.id == models.CapacitySample.zone_id
+            )
+        ).all()
+        stored = {(zone_name, s.type): s for zone_name, s in rows}
+        assert set(stored) == set(expected)
+        for key, c in expected.items():
+            assert stored[key].used == c["capacityused"]
+            assert stored[key].total == c["capacitytotal"]
+            assert stored[key].percent == pytest.approx(float(c["percentused"]), abs=0.01)
+            assert stored[key].sampled_at == SAMPLED_AT
+        counts = dict(session.execute(select(models.VmCount.state, models.VmCount.count)).all())
+        assert counts == {"Running": 3}
+        offerings = session.execute(
+            select(models.ServiceOffering.name, models.ServiceOffering.memory_mib)
+        ).all()
+        assert offerings == [("Small", 1024)]
+        health = session.scalars(select(models.SweepHealth)).one()
+        assert (health.status, health.api_calls, health.error) == ("ok", 3, None)
+
+
+def test_rerun_of_the_same_interval_rewrites_the_same_rows(federation, data_engine: Engine) -> None:
+    hook = CloudStackHook(conn_id_for("beta"))
+    write_sample(data_engine, collect_region(hook), SAMPLED_AT)
+    with Session(data_engine) as session:
+        first = session.scalar(select(func.count()).select_from(models.CapacitySample))
+    write_sample(data_engine, collect_region(hook), SAMPLED_AT)
+    with Session(data_engine) as session:
+        assert session.scalar(select(func.count()).select_from(models.CapacitySample)) == first
+        assert session.scalar(select(func.count()).select_from(models.SweepHealth)) == 1
+    assert first > 0
+
+
+def test_region_down_is_recorded_as_error_and_a_silent_region_as_missing(
+    federation, data_engine: Engine
+) -> None:
+    federation.control.set_faults("beta", down=True)
+    beta = CloudStackHook(conn_id_for("beta"))
+    with pytest.raises(CloudStackUnreachableError) as caught:
+        collect_region(beta)
+    write_error(data_engine, beta.region, SAMPLED_AT, str(caught.value))
+    alpha = CloudStackHook(conn_id_for("alpha")).region
+
+    assert mark_missing(data_engine, [alpha, beta.region], SAMPLED_AT) == ["alpha"]
+
+    with Session(data_engine) as session:
+        health = {
+            name: (status, error)
+            for name, status, error in session.execute(
+                select(models.Region.name, models.SweepHealth.status, models.SweepHealth.error).join(
+                    models.Region
+                )
+            )
+        }
+    assert health["alpha"] == ("missing", "no result from the sweep task")
+    assert health["beta"][0] == "error"
+    assert "region beta: listCapacity" in health["beta"][1]
