@@ -98,10 +98,18 @@ def meca_metrics_sweep() -> None:
     def finalize(conn_ids: list[str]) -> dict[str, Any]:
         """Record gaps, refresh rollups, apply retention and the monitoring rules.
 
+        A re-run of a sweep older than the raw retention only records its gaps: its raw samples are
+        gone, so its rollups and rules are left as they were.
+
         :param conn_ids: every region's Connection id, as the ``regions`` task listed them.
         """
         from meca.metrics.health import stale_regions
+        from meca.metrics.notifier import notify_changes
+        from meca.metrics.retention import apply_retention, raw_retention_days
+        from meca.metrics.rollups import refresh_rollups
+        from meca.metrics.rules import evaluate_rules, load_rules
         from meca.metrics.samples import mark_missing
+        from meca.paths import include_dir
         from meca.regions import get_region
         from meca.store.engine import get_engine
 
@@ -111,7 +119,26 @@ def meca_metrics_sweep() -> None:
         stale = stale_regions(engine, sampled_at)
         for name, error in sorted(stale.items()):
             log.warning("Region %s is stale at %s: %s", name, sampled_at.isoformat(), error)
-        return {"sampled_at": sampled_at.isoformat(), "missing": missing, "stale": sorted(stale)}
+        summary: dict[str, Any] = {
+            "sampled_at": sampled_at.isoformat(),
+            "missing": missing,
+            "stale": sorted(stale),
+        }
+        now = datetime.now(UTC)
+        raw_days = raw_retention_days()
+        if sampled_at < now - timedelta(days=raw_days):
+            log.warning(
+                "Sample time is older than the %d-day raw retention: rollups and rules skipped", raw_days
+            )
+            return summary
+        refresh_rollups(engine, sampled_at)
+        retention = apply_retention(engine, now, raw_days=raw_days)
+        rules = load_rules(include_dir() / "monitoring_rules.yaml")
+        changes = evaluate_rules(engine, rules, sampled_at)
+        notify_changes(changes, rules, get_current_context())
+        summary["deleted"] = retention.deleted
+        summary["alert_changes"] = [change.to_dict() for change in changes]
+        return summary
 
     conn_ids = regions()
     swept = sweep_region.expand(conn_id=conn_ids)

@@ -6,10 +6,21 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from meca.web.app import URL_PREFIX
+from meca.web.app import app as dashboard_app
+
 
 class MecaPlugin(AirflowPlugin):
     """The ``meca`` plugin; the web pages are added here as FastAPI apps as they are written."""
 
     name = "meca"
-    fastapi_apps: list[Any] = []
-    external_views: list[Any] = []
+    fastapi_apps: list[Any] = [{"app": dashboard_app, "url_prefix": URL_PREFIX, "name": "MECA dashboard"}]
+    external_views: list[Any] = [
+        {
+            "name": "MECA dashboard",
+            "href": URL_PREFIX.lstrip("/") + "/",
+            "destination": "nav",
+            "url_route": "meca-dashboard",
+            "nav_top_level": True,
+        }
+    ]

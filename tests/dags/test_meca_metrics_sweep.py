@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +129,21 @@ def test_sweep_stores_healthy_regions_and_marks_the_others_stale(
     rerun = dag.test(logical_date=LOGICAL_DATE)
     assert rerun.get_task_instance("finalize").state == "success"
     assert _counts(data_engine) == before
+
+    # The shipped rule "region-down" opens after 2 failed sweeps and clears at the first good one.
+    second = dag.test(logical_date=LOGICAL_DATE + timedelta(minutes=5))
+    opened = second.get_task_instance("finalize").xcom_pull(task_ids="finalize")["alert_changes"]
+    assert {(c["rule"], c["region"], c["change"]) for c in opened} == {
+        ("region-down", "r09", "opened"),
+        ("region-down", "r10", "opened"),
+    }
+    federation.control.set_faults("r09", down=False)
+    federation.control.set_faults("r10", latency_s=0.0)
+    third = dag.test(logical_date=LOGICAL_DATE + timedelta(minutes=10))
+    cleared = third.get_task_instance("finalize").xcom_pull(task_ids="finalize")["alert_changes"]
+    assert {(c["rule"], c["region"], c["change"]) for c in cleared} == {
+        ("region-down", "r09", "cleared"),
+        ("region-down", "r10", "cleared"),
+    }
+    with Session(data_engine) as session:
+        assert session.scalar(select(func.count()).select_from(models.CapacityHourly)) > 0

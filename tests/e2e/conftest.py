@@ -7,14 +7,17 @@ uses it then); otherwise a SQLite file in a temporary folder. The cluster resets
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine
 
 from cloudstack_simulator.airflow_connections import airflow_env
 from cloudstack_simulator.testing import SimulatorHandle
+from meca.store.migrate import upgrade
 from tests.e2e.airflow_cluster import AirflowCluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,16 +41,30 @@ def cluster_db_url(session: pytest.Session) -> str | None:
 
 
 @pytest.fixture(scope="session")
+def e2e_data_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The cluster's MECA data database: a migrated SQLite file (its Connection is ``meca_data``)."""
+    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('meca-data') / 'meca-data.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
 def airflow_cluster(
-    seed_simulator: SimulatorHandle, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    seed_simulator: SimulatorHandle,
+    e2e_data_engine: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[AirflowCluster]:
     """Airflow (api-server, scheduler, dag-processor, triggerer) serving ``dags/``, one per session."""
     db_url = cluster_db_url(request.session)
+    env = airflow_env(seed_simulator.endpoints)
+    env["AIRFLOW_CONN_MECA_DATA"] = json.dumps({"conn_type": "sqlite", "host": e2e_data_engine.url.database})
     with AirflowCluster(
         tmp_path_factory.mktemp("airflow-cluster"),
         dags_folder=REPO / "dags",
         plugins_folder=REPO / "plugins",
         db_url=db_url,
-        env_extra=airflow_env(seed_simulator.endpoints),
+        env_extra=env,
     ) as cluster:
         yield cluster

@@ -77,7 +77,7 @@ def test_the_stale_region_example_names_the_failed_region(filled: Engine) -> Non
 
 
 def test_every_pandas_example_runs(filled: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MECA_DATA_URL", filled.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("MECA_DATA_DB_URL", filled.url.render_as_string(hide_password=False))
     for code in _blocks("python"):
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
