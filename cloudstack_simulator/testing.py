@@ -24,6 +24,78 @@ _POLL_S = 0.05
 _PACKAGE_PARENT = Path(__file__).resolve().parents[1]
 
 
+SMALL_OFFERING: dict[str, Any] = {"name": "Small", "cpu_number": 1, "cpu_speed": 1000, "memory": 1024}
+UBUNTU_TEMPLATE: dict[str, Any] = {
+    "name": "Ubuntu",
+    "os_type": "Ubuntu 22.04 LTS",
+    "virtual_size_gib": 10,
+    "physical_size_mib": 600,
+}
+FAST_TIMINGS: dict[str, float] = {
+    "deploy_s": 0.1,
+    "start_s": 0.1,
+    "stop_s": 0.1,
+    "destroy_s": 0.1,
+    "tags_s": 0.05,
+}
+
+
+def region_mapping(
+    name: str,
+    region_id: int,
+    *,
+    zones: int = 1,
+    cpu_cores: int = 16,
+    cpu_mhz: int = 2000,
+    memory_gib: int = 64,
+) -> dict[str, Any]:
+    """A small valid region of the topology format: ``zones`` zones of one host each.
+
+    :param name: the region's name; zones are ``<name>-z1``…, hosts ``<name>-z1-h1``….
+    :param region_id: its CloudStack id (also shifts its latitude, so regions are at distinct places).
+    """
+    return {
+        "name": name,
+        "id": region_id,
+        "display_name": f"{name.title()} DC",
+        "location": {"city": f"{name}-city", "country": "IT", "lat": 40.0 + region_id, "lon": 7.5},
+        "colour": f"#1f77b{region_id % 10}",
+        "zones": [
+            {
+                "name": f"{name}-z{z}",
+                "hosts": [
+                    {
+                        "name": f"{name}-z{z}-h1",
+                        "cpu_cores": cpu_cores,
+                        "cpu_mhz": cpu_mhz,
+                        "memory_gib": memory_gib,
+                    }
+                ],
+                "primary_storage_gib": 1000,
+                "secondary_storage_gib": 500,
+                "management_ips": 10,
+                "shared_network_ips": 50,
+            }
+            for z in range(1, zones + 1)
+        ],
+    }
+
+
+def topology_mapping(regions: list[dict[str, Any]], *, seed: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A topology of ``regions`` with a Small offering, an Ubuntu template and fast jobs.
+
+    :param overrides: top-level keys replacing those defaults (``service_offerings``, ``templates``, ...).
+    """
+    return {
+        "seed": seed,
+        "service_offerings": [SMALL_OFFERING],
+        "templates": [UBUNTU_TEMPLATE],
+        "timings": FAST_TIMINGS,
+        "regions": regions,
+        **overrides,
+    }
+
+
 @dataclass
 class SimulatorHandle:
     """A running simulator subprocess.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cs import CloudStack
@@ -13,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from cloudstack_simulator.airflow_connections import airflow_env
+from cloudstack_simulator.testing import region_mapping, topology_mapping
 from meca.store import models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,31 +20,9 @@ LOGICAL_DATE = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
 NAMES = [f"r{i:02d}" for i in range(1, 11)]
 
 
-def _region(name: str, region_id: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "id": region_id,
-        "display_name": name.upper(),
-        "location": {"city": "Somewhere", "country": "EU", "lat": 40.0 + region_id, "lon": 5.0},
-        "colour": "#336699",
-        "zones": [
-            {
-                "name": f"{name}-zone",
-                "hosts": [{"name": f"{name}-h1", "cpu_cores": 8, "cpu_mhz": 2000, "memory_gib": 32}],
-                "primary_storage_gib": 500,
-                "secondary_storage_gib": 200,
-                "management_ips": 10,
-                "shared_network_ips": 30,
-            }
-        ],
-    }
-
-
-TOPOLOGY = {
-    "seed": 7,
-    "service_offerings": [{"name": "Small", "cpu_number": 1, "cpu_speed": 1000, "memory": 1024}],
-    "regions": [_region(name, i) for i, name in enumerate(NAMES, start=1)],
-}
+TOPOLOGY = topology_mapping(
+    [region_mapping(name, i, cpu_cores=8, memory_gib=32) for i, name in enumerate(NAMES, start=1)], seed=7
+)
 
 
 @pytest.fixture

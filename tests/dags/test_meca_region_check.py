@@ -14,41 +14,18 @@ from typing import Any
 import pytest
 
 from cloudstack_simulator.airflow_connections import airflow_env, conn_id_for
-from cloudstack_simulator.testing import SimulatorHandle, run_simulator
+from cloudstack_simulator.testing import SimulatorHandle, region_mapping, run_simulator, topology_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "meca_region_check"
 REGION_NAMES = ("alpha", "beta", "gamma")
 
 
-def region_mapping(name: str, region_id: int) -> dict[str, Any]:
-    """A small region: one zone with one host."""
-    return {
-        "name": name,
-        "id": region_id,
-        "display_name": f"{name.title()} DC",
-        "location": {"city": f"{name}-city", "country": "IT", "lat": 40.0 + region_id, "lon": 10.0},
-        "colour": f"#20406{region_id}",
-        "zones": [
-            {
-                "name": f"{name}-z1",
-                "hosts": [{"name": f"{name}-h1", "cpu_cores": 16, "cpu_mhz": 2400, "memory_gib": 64}],
-                "primary_storage_gib": 1000,
-                "secondary_storage_gib": 500,
-                "management_ips": 10,
-                "shared_network_ips": 50,
-            }
-        ],
-    }
-
-
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHandle]:
-    topology = {
-        "seed": 3,
-        "service_offerings": [{"name": "Small", "cpu_number": 1, "cpu_speed": 1000, "memory": 1024}],
-        "regions": [region_mapping(name, index) for index, name in enumerate(REGION_NAMES, start=1)],
-    }
+    topology = topology_mapping(
+        [region_mapping(name, index) for index, name in enumerate(REGION_NAMES, start=1)], seed=3
+    )
     with run_simulator(topology, tmp_path_factory.mktemp("region-check-sim")) as handle:
         yield handle
 

@@ -193,3 +193,28 @@ class Alert(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- Template replication (issue 4): one row per MGTR template and region ---------------------------
+
+
+class TemplateStatus(Base):
+    """Where a catalog template stands in one region: the version replicated last and how it went.
+
+    ``state`` is ``Ready`` (registered, downloaded, checksum verified by CloudStack), ``Pending``
+    (planned, not done yet) or ``Error`` (``last_error`` says why).
+    """
+
+    __tablename__ = "template_status"
+
+    template_path: Mapped[str] = mapped_column(String(512), primary_key=True)
+    region_id: Mapped[int] = mapped_column(
+        SmallInteger, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[str] = mapped_column(String(64))
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    cloudstack_id: Mapped[str | None] = mapped_column(String(64))
+    last_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

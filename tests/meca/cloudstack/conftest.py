@@ -9,55 +9,30 @@ from typing import Any
 import pytest
 
 from cloudstack_simulator.airflow_connections import conn_id_for, connections_from_endpoints
-from cloudstack_simulator.testing import SimulatorHandle, run_simulator
+from cloudstack_simulator.testing import (
+    SMALL_OFFERING,
+    SimulatorHandle,
+    region_mapping,
+    run_simulator,
+    topology_mapping,
+)
 
 Connect = Callable[..., str]
 
 
-def _region(name: str, region_id: int, *, cores: int, memory_gib: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "id": region_id,
-        "display_name": f"{name.title()} display",
-        "location": {
-            "city": f"{name}-city",
-            "country": "IT",
-            "lat": 45.0 + region_id,
-            "lon": 7.5 + region_id,
-        },
-        "colour": f"#00aa{region_id:02d}",
-        "zones": [
-            {
-                "name": f"{name}-z1",
-                "hosts": [
-                    {"name": f"{name}-h1", "cpu_cores": cores, "cpu_mhz": 2000, "memory_gib": memory_gib}
-                ],
-                "primary_storage_gib": 2000,
-                "secondary_storage_gib": 500,
-                "management_ips": 10,
-                "shared_network_ips": 100,
-            }
-        ],
-    }
-
-
-TOPOLOGY: dict[str, Any] = {
-    "seed": 5,
-    "service_offerings": [
-        {"name": "Small", "cpu_number": 1, "cpu_speed": 1000, "memory": 1024},
+TOPOLOGY: dict[str, Any] = topology_mapping(
+    [
+        # "busy" gets VMs; "empty" never does; "faulty" is the only one whose faults tests change.
+        region_mapping("busy", 1, cpu_cores=32, memory_gib=128),
+        region_mapping("empty", 2, cpu_cores=8, memory_gib=32),
+        region_mapping("faulty", 3, cpu_cores=8, memory_gib=32),
+    ],
+    seed=5,
+    service_offerings=[
+        SMALL_OFFERING,
         {"name": "Huge", "cpu_number": 64, "cpu_speed": 2000, "memory": 524288},
     ],
-    "templates": [
-        {"name": "Ubuntu", "os_type": "Ubuntu 22.04 LTS", "virtual_size_gib": 10, "physical_size_mib": 600}
-    ],
-    "timings": {"deploy_s": 0.1, "start_s": 0.1, "stop_s": 0.1, "destroy_s": 0.1, "tags_s": 0.05},
-    "regions": [
-        # "busy" gets VMs; "empty" never does; "faulty" is the only one whose faults tests change.
-        _region("busy", 1, cores=32, memory_gib=128),
-        _region("empty", 2, cores=8, memory_gib=32),
-        _region("faulty", 3, cores=8, memory_gib=32),
-    ],
-}
+)
 
 
 @pytest.fixture(scope="session")

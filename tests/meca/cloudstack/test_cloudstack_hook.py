@@ -46,12 +46,12 @@ def test_region_comes_from_the_connection_alone(connect, simulator: SimulatorHan
         conn_id=conn_id,
         name="busy",
         region_id=simulator_region["id"],
-        display_name="Busy display",
+        display_name="Busy DC",
         city="busy-city",
         country="IT",
-        lat=46.0,
-        lon=8.5,
-        colour="#00aa01",
+        lat=41.0,
+        lon=7.5,
+        colour="#1f77b1",
     )
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from cs import CloudStack
@@ -9,6 +8,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from cloudstack_simulator.airflow_connections import airflow_env, conn_id_for
+from cloudstack_simulator.testing import region_mapping, topology_mapping
 from meca.cloudstack.errors import CloudStackUnreachableError
 from meca.cloudstack.hook import CloudStackHook
 from meca.metrics.collect import collect_region
@@ -18,36 +18,9 @@ from meca.store import models
 SAMPLED_AT = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
 
 
-def _region(name: str, region_id: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "id": region_id,
-        "display_name": name.title(),
-        "location": {"city": "Torino", "country": "IT", "lat": 45.0 + region_id, "lon": 7.6},
-        "colour": "#1f77b4",
-        "zones": [
-            {
-                "name": f"{name}-z{z}",
-                "hosts": [{"name": f"{name}-h{z}", "cpu_cores": 16, "cpu_mhz": 2000, "memory_gib": 64}],
-                "primary_storage_gib": 1000,
-                "secondary_storage_gib": 300,
-                "management_ips": 10,
-                "shared_network_ips": 40,
-            }
-            for z in (1, 2)
-        ],
-    }
-
-
-TOPOLOGY = {
-    "seed": 11,
-    "service_offerings": [{"name": "Small", "cpu_number": 1, "cpu_speed": 1000, "memory": 1024}],
-    "templates": [
-        {"name": "Ubuntu", "os_type": "Ubuntu 22.04 LTS", "virtual_size_gib": 10, "physical_size_mib": 600}
-    ],
-    "timings": {"deploy_s": 0.05, "start_s": 0.05, "stop_s": 0.05, "destroy_s": 0.05, "tags_s": 0.05},
-    "regions": [_region("alpha", 1), _region("beta", 2)],
-}
+TOPOLOGY = topology_mapping(
+    [region_mapping("alpha", 1, zones=2), region_mapping("beta", 2, zones=2)], seed=11
+)
 
 
 @pytest.fixture
