@@ -36,6 +36,9 @@ def build_admin_app(simulator: Simulator) -> web.Application:
 def region_view(region: RegionServer) -> dict[str, Any]:
     """What the admin API tells about a region: never its keys.
 
+    ``requests`` counts the API requests the region received since the simulator started:
+    ``{"total": N, "by_command": {"listcapacity": n, ...}}``.
+
     :param region: the served region.
     """
     view: dict[str, Any] = {
@@ -44,6 +47,10 @@ def region_view(region: RegionServer) -> dict[str, Any]:
         "endpoint": region.endpoint,
         "listening": region.listening,
         "faults": region.faults.as_dict(),
+        "requests": {
+            "total": sum(region.requests.values()),
+            "by_command": dict(sorted(region.requests.items())),
+        },
     }
     stats = getattr(region.cloud, "stats", None)
     if stats is not None:

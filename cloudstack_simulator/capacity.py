@@ -3,7 +3,8 @@
 Types and names follow ``Capacity.java`` / ``CapacityVO.capacityNames``:
 
 - 0 MEMORY, 1 CPU, 90 CPU_CORE: host totals; used = VMs placed on a host (Running, or Stopping
-  on the way out). Allocated equals used (no reservation for recently stopped VMs).
+  on the way out) plus the region's background load, if any (``background_load.py``). Allocated
+  equals used (no reservation for recently stopped VMs).
 - 2 STORAGE: primary pool size; used = preallocated volumes + each VM's template physical size
   (thin clones), for every VM not yet expunged.
 - 3 STORAGE_ALLOCATED: pool size times over-provisioning; used = preallocated + root disk sizes.
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from cloudstack_simulator.background_load import BackgroundLoad, Usage
 from cloudstack_simulator.infrastructure import GIB, Host, Zone
 from cloudstack_simulator.templates import Template
 from cloudstack_simulator.vms import VirtualMachine
@@ -39,14 +41,27 @@ NAMES = {
 SYSTEM_VMS_PER_ZONE = 2
 
 
-def host_usage(host: Host, vms: Iterable[VirtualMachine]) -> tuple[int, int, int]:
-    """(MHz, bytes of memory, cores) that VMs hold on ``host``."""
+def host_usage(
+    host: Host, vms: Iterable[VirtualMachine], background: BackgroundLoad | None = None, now: float = 0.0
+) -> Usage:
+    """(MHz, bytes of memory, cores) that VMs, and the background load if given, hold on ``host``.
+
+    :param host: the host.
+    :param vms: every VM of the region not yet expunged.
+    :param background: the region's background load, or ``None``.
+    :param now: the time the background load is evaluated at (epoch seconds).
+    """
     mine = [vm for vm in vms if vm.host is host and vm.consuming]
-    return (
+    used = (
         sum(vm.cpu_mhz for vm in mine),
         sum(vm.memory_bytes for vm in mine),
         sum(vm.offering.spec.cpu_number for vm in mine),
     )
+    if background is None:
+        return used
+    capacity = (host.cpu_mhz_total, host.memory_bytes, host.spec.cpu_cores)
+    extra = background.share(host.id, capacity, used, now)
+    return (used[0] + extra[0], used[1] + extra[1], used[2] + extra[2])
 
 
 def _entry(zone: Zone, kind: int, used: int, total: int) -> dict[str, Any]:
@@ -66,24 +81,30 @@ def _entry(zone: Zone, kind: int, used: int, total: int) -> dict[str, Any]:
 
 
 def zone_capacity(
-    zone: Zone, vms: Iterable[VirtualMachine], templates: Iterable[Template]
+    zone: Zone,
+    vms: Iterable[VirtualMachine],
+    templates: Iterable[Template],
+    background: BackgroundLoad | None = None,
+    now: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Every capacity type of ``zone``, sorted by type.
 
     :param zone: the zone.
     :param vms: every VM of the region not yet expunged.
     :param templates: every template of the region.
+    :param background: the region's background load, or ``None``.
+    :param now: the time the background load is evaluated at (epoch seconds).
     """
     spec = zone.spec
     vms = [vm for vm in vms if vm.zone is zone]
-    holding = [vm for vm in vms if vm.consuming]
+    per_host = [host_usage(h, vms, background, now) for h in zone.hosts]
     held_storage = [vm for vm in vms if vm.state != "Error"]
     preallocated = int(spec.preallocated_storage_gib * GIB)
     primary = int(spec.primary_storage_gib * GIB)
     in_zone = [t for t in templates if zone in t.zones and t.ready]
     values = {
-        0: (sum(vm.memory_bytes for vm in holding), sum(h.memory_bytes for h in zone.hosts)),
-        1: (sum(vm.cpu_mhz for vm in holding), sum(h.cpu_mhz_total for h in zone.hosts)),
+        0: (sum(u[1] for u in per_host), sum(h.memory_bytes for h in zone.hosts)),
+        1: (sum(u[0] for u in per_host), sum(h.cpu_mhz_total for h in zone.hosts)),
         2: (preallocated + sum(vm.template.physical_size for vm in held_storage), primary),
         3: (
             preallocated + sum(vm.template.virtual_size for vm in held_storage),
@@ -94,6 +115,6 @@ def zone_capacity(
         6: (sum(t.physical_size for t in in_zone), int(spec.secondary_storage_gib * GIB)),
         7: (1, spec.vlans),
         8: (len(zone.used_ip_offsets), spec.shared_network_ips),
-        90: (sum(vm.offering.spec.cpu_number for vm in holding), sum(h.spec.cpu_cores for h in zone.hosts)),
+        90: (sum(u[2] for u in per_host), sum(h.spec.cpu_cores for h in zone.hosts)),
     }
     return [_entry(zone, kind, used, total) for kind, (used, total) in sorted(values.items())]

@@ -47,7 +47,9 @@ def list_zones(state: RegionState, command: str, params: Params) -> dict[str, An
             continue
         entry = zone.as_dict()
         if with_capacity:
-            entry["capacity"] = zone_capacity(zone, state.vms.values(), state.templates.values())
+            entry["capacity"] = zone_capacity(
+                zone, state.vms.values(), state.templates.values(), state.background, state.clock()
+            )
         out.append(entry)
     return list_answer(command, params, "zone", out)
 
@@ -60,9 +62,12 @@ def list_capacity(state: RegionState, command: str, params: Params) -> dict[str,
     only = lookup(command, params, "zoneid", state.zones)
     kind = integer(command, params, "type")
     rows = []
+    now = state.clock()
     for zone in state.zones.values():
         if only is None or zone is only:
-            rows.extend(zone_capacity(zone, state.vms.values(), state.templates.values()))
+            rows.extend(
+                zone_capacity(zone, state.vms.values(), state.templates.values(), state.background, now)
+            )
     if kind is not None:
         rows = [r for r in rows if r["type"] == kind]
     rows.sort(key=lambda r: (r["zonename"], r["type"]))
@@ -93,7 +98,7 @@ def list_hosts(state: RegionState, command: str, params: Params) -> dict[str, An
             params, host.spec.name
         ):
             continue
-        mhz, memory, _cores = host_usage(host, state.vms.values())
+        mhz, memory, _cores = host_usage(host, state.vms.values(), state.background, state.clock())
         out.append(
             {
                 "id": host.id,

@@ -1,7 +1,8 @@
 """VM commands: list, deploy, start, stop, destroy.
 
 Jobs of one VM run one after another (CloudStack's VM work queue). Placement is first-fit over
-the zone's hosts on free memory and CPU, decided when a start finishes.
+the zone's hosts on free memory and CPU (what VMs and the background load leave), decided when a
+start finishes.
 """
 
 from __future__ import annotations
@@ -82,10 +83,11 @@ def _place(state: RegionState, vm: VirtualMachine) -> None:
 
     :raises JobFailure: 533 like CloudStack's planner when no host has room.
     """
+    now = state.clock()
     for host in vm.zone.hosts:
-        mhz, memory, _cores = host_usage(host, state.vms.values())
+        mhz, memory, _cores = host_usage(host, state.vms.values(), state.background, now)
         if mhz + vm.cpu_mhz <= host.cpu_mhz_total and memory + vm.memory_bytes <= host.memory_bytes:
-            vm.host, vm.state, vm.changed = host, "Running", state.clock()
+            vm.host, vm.state, vm.changed = host, "Running", now
             return
     raise JobFailure(533, f"Unable to create a deployment for VM[User|i-2-{vm.number}-VM]")
 

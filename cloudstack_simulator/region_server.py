@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,9 @@ SHUTDOWN_TIMEOUT_S = 1.0
 class RegionServer:
     """Serves one region's API on its own port; closes and reopens that port as ``faults.down`` changes.
 
+    Every request that reaches the API path is counted in :attr:`requests` by command name as sent
+    (lower-cased; ``(none)`` when absent), whatever its outcome (401s and injected 5xx included).
+
     :param spec: the region as the topology describes it (``spec.faults`` is live and shared).
     :param cloud: the region's cloud model.
     :param error_rng: the seeded random stream that decides which requests ``error_rate`` fails.
@@ -46,6 +50,7 @@ class RegionServer:
         self.host = host
         self.port = spec.port
         self._error_rng = error_rng
+        self.requests: Counter[str] = Counter()
         app = web.Application()
         app.router.add_route("GET", API_PATH, self._handle)
         app.router.add_route("POST", API_PATH, self._handle)
@@ -114,6 +119,7 @@ class RegionServer:
         params = _merged_params(request.query, await request.post())
         by_lower = {name.lower(): value for name, value in params.items()}
         command = by_lower.get("command")
+        self.requests[command.lower() if command else "(none)"] += 1
         known = command is not None and command.lower() in self.cloud.commands
         as_xml = by_lower.get("response", "").lower() != "json"
         if self.faults.latency_s > 0:

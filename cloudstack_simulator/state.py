@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from cloudstack_simulator.background_load import BackgroundLoad
 from cloudstack_simulator.ids import new_uuid
 from cloudstack_simulator.infrastructure import GIB, MIB, Offering, OsType, Zone
 from cloudstack_simulator.jobs import AsyncJob, JobBook
@@ -19,7 +20,7 @@ FIRST_INSTANCE_NUMBER = 100
 
 
 class RegionState:
-    """The model of one region: infrastructure, VMs, templates, tags and jobs.
+    """The model of one region: infrastructure, VMs, templates, tags, jobs and background load.
 
     Ids are drawn from ``rng`` in a fixed order, so the same seed gives the same ids.
 
@@ -71,6 +72,11 @@ class RegionState:
         self.downloads: dict[str, asyncio.Task[None]] = {}
         self.next_instance_number = FIRST_INSTANCE_NUMBER
         self.endpoint = f"http://127.0.0.1:{spec.port}/client/"
+        self.background = (
+            None
+            if spec.background_load is None
+            else BackgroundLoad(spec.background_load, f"{spec.seed}:{spec.name}:background")
+        )
 
     def tags_of(self, resource_id: str) -> list[dict[str, Any]]:
         """The tags of a resource in API shape."""

@@ -1,7 +1,8 @@
 """The simulated federation read from YAML: regions, zones, hosts, offerings, templates and timings.
 
 Top-level keys: ``seed``, ``regions`` and, as defaults for every region, ``service_offerings``,
-``templates`` and ``timings`` (a region may override each). Unknown keys are refused with a
+``templates``, ``timings`` and ``background_load`` (a region may override each; a region's
+``background_load: null`` turns the default off). Unknown keys are refused with a
 ``ValueError`` naming the region and the key.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from cloudstack_simulator.background_load import BackgroundLoadSpec
 from cloudstack_simulator.faults import Faults
 from cloudstack_simulator.ids import derive_key
 from cloudstack_simulator.ostypes import OS_TYPES
@@ -158,6 +160,8 @@ class RegionSpec:
     :param templates: templates Ready from the start.
     :param timings: job durations and retention.
     :param os_types: (category, description) pairs offered by listOsTypes.
+    :param background_load: memory and CPU used by tenants outside the model, or ``None``.
+    :param seed: the topology's seed (seeds the background load's jitter).
     """
 
     name: str
@@ -174,6 +178,8 @@ class RegionSpec:
     templates: list[TemplateSpec]
     timings: Timings
     os_types: tuple[tuple[str, str], ...] = OS_TYPES
+    background_load: BackgroundLoadSpec | None = None
+    seed: int = 0
 
 
 @dataclass
@@ -338,6 +344,19 @@ def _timings(data: Any, where: str) -> Timings:
     return Timings(**{n: s.number(n, getattr(defaults, n)) for n in sorted(names)})
 
 
+def _background_load(data: Any, where: str) -> BackgroundLoadSpec | None:
+    if data is None:
+        return None
+    defaults = BackgroundLoadSpec()
+    names = set(defaults.__dataclass_fields__)
+    s = _Section(data, where, names)
+    values = {n: s.number(n, getattr(defaults, n)) for n in sorted(names)}
+    try:
+        return BackgroundLoadSpec(**values)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 def _unique(names: list[str], what: str, where: str) -> None:
     seen: set[str] = set()
     for name in names:
@@ -369,6 +388,7 @@ def _region(data: Any, seed: int, defaults: dict[str, Any], index: int) -> Regio
         "service_offerings",
         "templates",
         "timings",
+        "background_load",
     }
     name = data.get("name") if isinstance(data, dict) else None
     where = f"region {name!r}" if isinstance(name, str) else f"region #{index}"
@@ -408,6 +428,11 @@ def _region(data: Any, seed: int, defaults: dict[str, Any], index: int) -> Regio
         offerings=offerings,
         templates=templates,
         timings=_timings(s.get("timings", dict, defaults["timings"]), f"{where}: timings"),
+        background_load=_background_load(
+            s.get("background_load", (dict, type(None)), defaults["background_load"]),
+            f"{where}: background_load",
+        ),
+        seed=seed,
     )
 
 
@@ -417,12 +442,15 @@ def load_topology_mapping(data: dict[str, Any]) -> Topology:
     :param data: the mapping.
     :raises ValueError: naming the region and key when something is malformed.
     """
-    s = _Section(data, "topology", {"seed", "regions", "service_offerings", "templates", "timings"})
+    s = _Section(
+        data, "topology", {"seed", "regions", "service_offerings", "templates", "timings", "background_load"}
+    )
     seed = s.integer("seed", 0)
     defaults = {
         "service_offerings": s.get("service_offerings", list, []),
         "templates": s.get("templates", list, []),
         "timings": s.get("timings", dict, {}),
+        "background_load": s.get("background_load", dict, None),
     }
     regions_data = s.get("regions", list)
     if not regions_data:

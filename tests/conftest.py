@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
@@ -80,9 +81,11 @@ def simulator_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], Sim
 def seed_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHandle]:
     """The MECA seed federation (``cloudstack_simulator/topologies/meca_seed.yaml``), one per session.
 
-    Tests must leave its faults as they found them.
+    Tests must leave its faults as they found them. The moving background load is switched off so
+    that figures read a few seconds apart agree.
     """
-    topology = REPO / "cloudstack_simulator" / "topologies" / "meca_seed.yaml"
+    topology = yaml.safe_load((REPO / "cloudstack_simulator" / "topologies" / "meca_seed.yaml").read_text())
+    topology.pop("background_load", None)
     with run_simulator(topology, tmp_path_factory.mktemp("seed-simulator")) as handle:
         yield handle
 

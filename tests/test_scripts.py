@@ -157,34 +157,58 @@ def test_bootstrap_check_reports_a_missing_venv(tmp_path):
 
 
 @pytest.mark.e2e
-def test_demo_runs_the_region_check_green_and_stops_without_leftovers(tmp_path):
+def test_demo_runs_the_region_check_and_the_sweep_serves_the_dashboard_and_stops_clean(tmp_path):
     run_dir = tmp_path / "demo"
     port = _free_port()
     env = {"MECA_DEMO_PORT": str(port), "MECA_DEMO_RUN_DIR": str(run_dir)}
     try:
-        started = _run(DEMO, "--detach", env=env, timeout=540)
+        started = _run(DEMO, "--detach", env=env, timeout=600)
         assert started.returncode == 0, started.stdout + started.stderr
         assert "first run of meca_region_check: success (10 of 10 region checks succeeded)" in started.stdout
+        assert "first run of meca_metrics_sweep: success (10 of 10 regions swept)" in started.stdout
         password = (run_dir / "admin-password").read_text().strip()
         assert f"login admin / {password}" in started.stdout
         assert f"http://localhost:{port}" in started.stdout
+        assert f"Dashboard:  http://localhost:{port}/meca/dashboard/" in started.stdout
 
-        # The run the demo reported, read back over REST with the printed login.
+        # The runs the demo reported, read back over REST with the printed login.
         demo = json.loads((run_dir / "demo.json").read_text())
         base = f"http://127.0.0.1:{port}"
         token = requests.post(
             f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=30
         ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
         run = requests.get(
-            f"{base}/api/v2/dags/meca_region_check/dagRuns/{demo['run_id']}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
+            f"{base}/api/v2/dags/meca_region_check/dagRuns/{demo['run_id']}", headers=auth, timeout=30
         )
         assert run.json()["state"] == "success"
+        sweep = requests.get(
+            f"{base}/api/v2/dags/meca_metrics_sweep/dagRuns/{demo['sweep_run_id']}", headers=auth, timeout=30
+        )
+        assert sweep.json()["state"] == "success"
+        dag = requests.get(f"{base}/api/v2/dags/meca_metrics_sweep", headers=auth, timeout=30).json()
+        assert dag["is_paused"] is False  # so the scheduler sweeps every 5 minutes
+
+        # The dashboard's JSON answers the admin token (and nobody without one) with the swept regions;
+        # memory is in use although no VM exists: the simulator's background load.
+        summary_url = f"{base}/meca/dashboard/api/summary"
+        assert requests.get(summary_url, timeout=30).status_code == 401
+        summary = requests.get(summary_url, headers=auth, timeout=30)
+        assert summary.status_code == 200, summary.text
+        regions = summary.json()["regions"]
+        assert len(regions) == 10
+        assert [r["name"] for r in regions if r["stale"]] == []
+        assert all(sum(r["vm_states"].values()) == 0 for r in regions)
+        memory = {t["name"]: t for t in summary.json()["totals"]}["MEMORY"]
+        assert 0 < memory["used"] < memory["total"]
+        page = requests.get(f"{base}/meca/dashboard/", headers=auth, timeout=30)
+        assert page.status_code == 200
+        assert "MECA-eWorks" in page.text
 
         status = _run(DEMO, "--status", env=env)
         assert status.returncode == 0
         assert "scheduler healthy" in status.stdout
+        assert f"dashboard at http://localhost:{port}/meca/dashboard/" in status.stdout
         assert _marked_pids(run_dir)
     finally:
         stopped = _run(DEMO, "--stop", env=env, timeout=120)

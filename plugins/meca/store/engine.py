@@ -69,10 +69,24 @@ def engine_for_url(url: str) -> Engine:
 
 
 def get_engine(conn_id: str = DEFAULT_CONN_ID) -> Engine:
-    """The engine of the MECA data database named by Connection ``conn_id`` (looked up now)."""
+    """The engine of the MECA data database named by Connection ``conn_id``, from inside a task."""
     from airflow.sdk import BaseHook
 
     url = url_from_connection(BaseHook.get_connection(conn_id))
+    return engine_for_url(url.render_as_string(hide_password=False))
+
+
+def get_server_engine(conn_id: str = DEFAULT_CONN_ID) -> Engine:
+    """The same engine from a process that is not a task (the api-server, a deployment command).
+
+    Airflow resolves the Connection server side: secrets backends, then ``AIRFLOW_CONN_<ID>``, then
+    the metadata database.
+
+    :raises airflow.exceptions.AirflowNotFoundException: when the Connection is not defined.
+    """
+    from airflow.models.connection import Connection
+
+    url = url_from_connection(Connection.get_connection_from_secrets(conn_id))
     return engine_for_url(url.render_as_string(hide_password=False))
 
 

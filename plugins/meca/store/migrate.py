@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine
 
-from meca.store.engine import DEFAULT_CONN_ID, get_engine
+from meca.store.engine import DEFAULT_CONN_ID, get_server_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", nargs="?", default="upgrade", choices=["upgrade", "current", "downgrade"])
     parser.add_argument("revision", nargs="?", help="target revision (default head; required to downgrade)")
     args = parser.parse_args(argv)
-    engine = create_engine(args.url) if args.url else get_engine(args.conn_id)
+    engine = create_engine(args.url) if args.url else get_server_engine(args.conn_id)
     if args.action == "current":
         print(current_revision(engine) or "not migrated")
     elif args.action == "upgrade":

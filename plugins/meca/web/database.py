@@ -1,10 +1,8 @@
 """The MECA data database as the api-server process reaches it.
 
-The dashboard runs inside Airflow's api-server, which is not a task: the Task SDK's
-``BaseHook.get_connection`` is for workers. Server side, Airflow 3.3 resolves a Connection with
-:meth:`airflow.models.connection.Connection.get_connection_from_secrets`, which reads the configured
-secrets backends, then ``AIRFLOW_CONN_<ID>`` environment variables, then the metadata database.
-The environment variable ``MECA_DATA_DB_URL`` (a SQLAlchemy URL) overrides the Connection.
+The dashboard runs inside Airflow's api-server, which is not a task, so it resolves the Connection
+server side (:func:`meca.store.engine.get_server_engine`). The environment variable
+``MECA_DATA_DB_URL`` (a SQLAlchemy URL) overrides the Connection.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import os
 
 from sqlalchemy import Engine
 
-from meca.store.engine import DEFAULT_CONN_ID, engine_for_url, url_from_connection
+from meca.store.engine import DEFAULT_CONN_ID, engine_for_url, get_server_engine
 
 URL_ENV = "MECA_DATA_DB_URL"
 
@@ -31,11 +29,9 @@ def data_engine() -> Engine:
     if url:
         return engine_for_url(url)
     from airflow.exceptions import AirflowNotFoundException
-    from airflow.models.connection import Connection
 
     try:
-        connection = Connection.get_connection_from_secrets(DEFAULT_CONN_ID)
-        return engine_for_url(url_from_connection(connection).render_as_string(hide_password=False))
+        return get_server_engine(DEFAULT_CONN_ID)
     except AirflowNotFoundException:
         raise DataDatabaseUnavailable(
             f"the MECA data database is not configured: define the Airflow Connection {DEFAULT_CONN_ID!r} "
