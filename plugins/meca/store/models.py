@@ -195,6 +195,51 @@ class Alert(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+# --- Classroom sessions (issue 5): bookings and the ledger lock ---------------------------------
+
+
+class SessionBooking(Base):
+    """One booked occurrence of a classroom session and the capacity it holds in its region.
+
+    The capacity (``instances`` times the per-VM memory and CPU) is held from ``holds_from`` (the start minus
+    the provisioning lead time) to ``ends_at`` while ``state`` is ``accepted``.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (Index("ix_bookings_region_window", "region", "state", "holds_from", "ends_at"),)
+
+    session_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    series_id: Mapped[str] = mapped_column(String(250), index=True)
+    occurrence: Mapped[int] = mapped_column(SmallInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(64))
+    asked_region: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(128))
+    template: Mapped[str] = mapped_column(String(128))
+    offering: Mapped[str] = mapped_column(String(128))
+    instances: Mapped[int] = mapped_column(Integer)
+    vm_memory_bytes: Mapped[int] = mapped_column(BigInteger)
+    vm_cpu_mhz: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    holds_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    placement: Mapped[str] = mapped_column(Text)
+    comments: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class BookingLedgerLock(Base):
+    """The single row every booking transaction updates first, so bookings are checked one at a time."""
+
+    __tablename__ = "booking_ledger_lock"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- Template replication (issue 4): one row per MGTR template and region ---------------------------
 
 

@@ -67,3 +67,31 @@ def not_authenticated_handler(request: Request, exc: NotAuthenticated) -> Respon
         return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+#: The authenticated user of a JSON endpoint, as a FastAPI dependency.
+ApiUser = Annotated["BaseUser", Depends(api_user)]
+
+
+def may_edit_session_runs(request: Request, user: ApiUser) -> None:
+    """Refuse (403) a user whom Airflow does not allow to edit runs of the classroom session DAG.
+
+    Cancelling, extending, starting and stopping a session change its run, so they need what
+    Airflow's own ``PUT`` on a DAG run of ``meca_classroom_session`` needs.
+
+    :raises HTTPException: 403, naming the user and the permission needed.
+    """
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
+
+    from meca.sessions.control import SESSION_DAG_ID
+
+    check = requires_access_dag(method="PUT", access_entity=DagAccessEntity.RUN, param_dag_id=SESSION_DAG_ID)
+    try:
+        check(request, user)
+    except HTTPException as exc:
+        raise HTTPException(
+            exc.status_code,
+            f"user {user.get_name()!r} may not edit the runs of DAG {SESSION_DAG_ID}, "
+            "which changing a session needs",
+        ) from exc

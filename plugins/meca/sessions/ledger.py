@@ -1,0 +1,504 @@
+"""The capacity ledger: bookings in the MECA data database, checked and written in one transaction.
+
+Every booking transaction first updates the single ``booking_ledger_lock`` row, so booking
+transactions run one at a time on SQLite and PostgreSQL alike: of two concurrent bookings for the
+last free capacity exactly one is accepted, and the other sees it and is refused.
+
+A booking holds ``instances`` times its offering's memory and CPU in its region from ``holds_from`` (the
+start minus the provisioning lead time) to its end, while it is ``accepted``. The capacity left in a
+region over a window is the region's free capacity (:class:`~meca.sessions.capacity.RegionCapacity`)
+minus the peak of what the overlapping accepted bookings hold within that window.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, select, update
+
+from meca.sessions.capacity import (
+    OfferingSize,
+    RegionCapacity,
+    RegionChoiceInput,
+    full_alerts,
+    swept_capacity,
+)
+from meca.sessions.config import SessionsConfig, load_config
+from meca.sessions.placement import Candidate, place, unknown_region
+from meca.sessions.request import ANY_REGION, BookingRefused, SessionRequest, span, when
+from meca.store.models import BookingLedgerLock, SessionBooking
+
+ACCEPTED = "accepted"
+CANCELLED = "cancelled"
+LEDGER = "bookings"
+
+
+class BookingNotFound(LookupError):
+    """No booking has the given session id."""
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One booked occurrence of a session (times are aware UTC).
+
+    :param session_id: the id of this occurrence (the DAG run id of the session).
+    :param series_id: the session id of the first occurrence of a weekly series (its own id otherwise).
+    :param occurrence: 0 for the first occurrence, k for the k-th weekly repeat.
+    :param region: the region it is placed in.
+    :param asked_region: the region the request named, or ``"any"`` (then it may be re-placed).
+    :param reasons: why that region was chosen (a re-placement's reason first).
+    :param holds_from: when its capacity starts being held (start minus the lead time).
+    :param changed_by: who cancelled or extended it last, if anyone.
+    """
+
+    session_id: str
+    series_id: str
+    occurrence: int
+    state: str
+    region: str
+    asked_region: str
+    reasons: tuple[str, ...]
+    start: datetime
+    end: datetime
+    holds_from: datetime
+    title: str
+    owner: str
+    template: str
+    offering: str
+    instances: int
+    comments: str
+    changed_by: str | None
+
+    @classmethod
+    def from_row(cls, row: SessionBooking) -> Booking:
+        """The booking stored in a ``bookings`` row."""
+        return cls(
+            session_id=row.session_id,
+            series_id=row.series_id,
+            occurrence=row.occurrence,
+            state=row.state,
+            region=row.region,
+            asked_region=row.asked_region,
+            reasons=tuple(json.loads(row.placement)),
+            start=row.starts_at,
+            end=row.ends_at,
+            holds_from=row.holds_from,
+            title=row.title,
+            owner=row.owner,
+            template=row.template,
+            offering=row.offering,
+            instances=row.instances,
+            comments=row.comments,
+            changed_by=row.changed_by,
+        )
+
+
+def occurrence_id(session_id: str, occurrence: int) -> str:
+    """The session id of the ``occurrence``-th weekly repeat (the first keeps ``session_id``)."""
+    return session_id if occurrence == 0 else f"{session_id}.week{occurrence}"
+
+
+def reserve(
+    engine: Engine,
+    request: SessionRequest,
+    *,
+    session_id: str,
+    regions: list[RegionChoiceInput],
+    now: datetime,
+    config: SessionsConfig | None = None,
+) -> Booking:
+    """Place the session and book it (every weekly occurrence, all or nothing) in one transaction.
+
+    Booking the same request again under the same session id returns the existing booking, so a
+    retried task does not fail.
+
+    :param engine: the MECA data database.
+    :param request: the checked request.
+    :param session_id: the session's id (the DAG run id); repeats get :func:`occurrence_id`.
+    :param regions: what is known about every candidate region (see :mod:`meca.sessions.booking`).
+    :param now: the current time, recorded on the rows.
+    :param config: the booking rules (lead time, home regions); read from the file when not given.
+    :returns: the booking of the first occurrence.
+    :raises BookingRefused: unknown region, no region able to host it, or the id already used.
+    """
+    rules = config if config is not None else load_config()
+    candidates_facts = _scope(request, regions)
+    windows = [(start - rules.lead_time, end) for start, end in request.occurrences()]
+    with engine.begin() as connection:
+        _lock(connection)
+        existing = _find(connection, session_id)
+        if existing is not None:
+            return _same_or_refuse(existing, request, session_id)
+        alerts = full_alerts(connection)
+        candidates = [
+            Candidate(
+                facts=_with_alert(facts, alerts.get(facts.region.name)),
+                free_instances=_free_instances(connection, facts, windows),
+            )
+            for facts in candidates_facts
+        ]
+        placement = place(request, candidates, home=rules.home_region(request.owner))
+        size = next(c.facts.offering for c in candidates if c.name == placement.region)
+        assert size is not None
+        rows = [
+            SessionBooking(
+                session_id=occurrence_id(session_id, k),
+                series_id=session_id,
+                occurrence=k,
+                state=ACCEPTED,
+                region=placement.region,
+                asked_region=request.region,
+                title=request.title,
+                owner=request.owner,
+                template=request.template,
+                offering=request.offering,
+                instances=request.instances,
+                vm_memory_bytes=size.memory_bytes,
+                vm_cpu_mhz=size.cpu_mhz,
+                starts_at=start,
+                ends_at=end,
+                holds_from=start - rules.lead_time,
+                placement=json.dumps(placement.reasons),
+                comments=request.comments,
+                created_at=now,
+                changed_at=now,
+            )
+            for k, (start, end) in enumerate(request.occurrences())
+        ]
+        connection.execute(SessionBooking.__table__.insert(), [_values(row) for row in rows])
+    return Booking.from_row(rows[0])
+
+
+def get_booking(engine: Engine, session_id: str) -> Booking | None:
+    """The booking of ``session_id``, or ``None``."""
+    with engine.connect() as connection:
+        row = _find(connection, session_id)
+    return None if row is None else Booking.from_row(row)
+
+
+def bookings_between(
+    engine: Engine, since: datetime, until: datetime, *, states: tuple[str, ...] = (ACCEPTED,)
+) -> list[Booking]:
+    """The bookings in ``states`` whose session overlaps ``[since, until)``, by start (for the calendar)."""
+    table = SessionBooking.__table__
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(table)
+            .where(
+                SessionBooking.state.in_(states),
+                SessionBooking.starts_at < until,
+                SessionBooking.ends_at > since,
+            )
+            .order_by(SessionBooking.starts_at, SessionBooking.session_id)
+        ).all()
+    return [Booking.from_row(SessionBooking(**row._mapping)) for row in rows]
+
+
+def cancel(engine: Engine, session_id: str, *, by: str, now: datetime) -> Booking:
+    """Cancel a booking that has not ended; its capacity is free again at once.
+
+    Cancelling a cancelled booking returns it unchanged.
+
+    :raises BookingNotFound: for an unknown session id.
+    :raises BookingRefused: when the session has already ended.
+    """
+    with engine.begin() as connection:
+        _lock(connection)
+        row = _row(connection, session_id)
+        if row.state == CANCELLED:
+            return Booking.from_row(row)
+        if row.ends_at <= now:
+            raise BookingRefused(
+                [f"The session {session_id} ended at {when(row.ends_at)}; it cannot be cancelled."]
+            )
+        connection.execute(
+            update(SessionBooking)
+            .where(SessionBooking.session_id == session_id)
+            .values(state=CANCELLED, changed_at=now, changed_by=by)
+        )
+    return Booking.from_row(_copy(row, state=CANCELLED, changed_at=now, changed_by=by))
+
+
+def extend(
+    engine: Engine,
+    session_id: str,
+    new_end: datetime,
+    *,
+    by: str,
+    now: datetime,
+    capacity: RegionCapacity | None = None,
+    config: SessionsConfig | None = None,
+) -> Booking:
+    """Move the end of an accepted, unfinished booking later, when its region has room until then.
+
+    :param capacity: the region's free capacity; the latest sweep's when not given.
+    :raises BookingNotFound: for an unknown session id.
+    :raises BookingRefused: cancelled or ended, not later, too long, or no room in the region.
+    """
+    rules = config if config is not None else load_config()
+    with engine.begin() as connection:
+        _lock(connection)
+        row = _row(connection, session_id)
+        problems = _extension_problems(row, new_end, now, rules)
+        if not problems:
+            baseline = capacity if capacity is not None else swept_capacity(connection, row.region)
+            if baseline is None:
+                problems.append(
+                    f"Region {row.region} has no capacity figures yet: try again after the next sweep."
+                )
+            else:
+                size = OfferingSize(row.offering, row.vm_memory_bytes, row.vm_cpu_mhz)
+                window = (row.ends_at, new_end)
+                free = _fits(connection, row.region, baseline, size, window, exclude=session_id)
+                if free < row.instances:
+                    problems.append(
+                        f"Region {row.region} has room for only {free} VM(s) of '{row.offering}' "
+                        f"between {when(row.ends_at)} and {when(new_end)}, "
+                        f"and the session has {row.instances}."
+                    )
+        if problems:
+            raise BookingRefused(problems)
+        connection.execute(
+            update(SessionBooking)
+            .where(SessionBooking.session_id == session_id)
+            .values(ends_at=new_end, changed_at=now, changed_by=by)
+        )
+    return Booking.from_row(_copy(row, ends_at=new_end, changed_at=now, changed_by=by))
+
+
+def move(
+    engine: Engine,
+    session_id: str,
+    regions: list[RegionChoiceInput],
+    *,
+    reason: str,
+    now: datetime,
+    config: SessionsConfig | None = None,
+) -> Booking:
+    """Place an accepted booking of "any" region again, away from its region, in one transaction.
+
+    The booking is placed as a new one would be (home region first, then by room and distance) among
+    ``regions`` other than its own, with the capacity it needs from its provisioning time to its end
+    checked under the ledger lock. Its stored reasons become ``reason`` followed by the new ones.
+
+    :param engine: the MECA data database.
+    :param session_id: the session (its DAG run id).
+    :param regions: what is known about the candidate regions (see :mod:`meca.sessions.booking`).
+    :param reason: why it moves, e.g. ``re-placed: MECA-BME unreachable at provision time``.
+    :param now: the current time, recorded on the row.
+    :param config: the booking rules (home regions); read from the file when not given.
+    :raises BookingNotFound: for an unknown session id.
+    :raises BookingRefused: not accepted, booked for a named region, or no other region can host it.
+    """
+    rules = config if config is not None else load_config()
+    with engine.begin() as connection:
+        _lock(connection)
+        row = _row(connection, session_id)
+        if row.state != ACCEPTED:
+            raise BookingRefused([f"The session {session_id} is {row.state}; it cannot be re-placed."])
+        if row.asked_region != ANY_REGION:
+            raise BookingRefused(
+                [f"The session {session_id} was booked in region {row.asked_region} by name; it stays there."]
+            )
+        request = _request_of(row)
+        window = [(row.holds_from, row.ends_at)]
+        candidates = [
+            Candidate(
+                facts=facts,
+                free_instances=_free_instances(connection, facts, window, exclude=session_id),
+            )
+            for facts in regions
+            if facts.region.name != row.region
+        ]
+        if not candidates:
+            raise BookingRefused(
+                [f"No region other than {row.region} is registered to move {session_id} to."]
+            )
+        placement = place(request, candidates, home=rules.home_region(row.owner))
+        size = next(c.facts.offering for c in candidates if c.name == placement.region)
+        assert size is not None
+        changes = {
+            "region": placement.region,
+            "vm_memory_bytes": size.memory_bytes,
+            "vm_cpu_mhz": size.cpu_mhz,
+            "placement": json.dumps([reason, *placement.reasons]),
+            "changed_at": now,
+        }
+        connection.execute(
+            update(SessionBooking).where(SessionBooking.session_id == session_id).values(changes)
+        )
+    return Booking.from_row(_copy(row, **changes))
+
+
+def held_capacity(
+    connection: Connection, region: str, since: datetime, until: datetime, *, exclude: str | None = None
+) -> tuple[int, int]:
+    """The peak memory (bytes) and CPU (MHz) the accepted bookings of ``region`` hold within a window.
+
+    :param exclude: a session id whose booking is left out (the one being extended).
+    """
+    query = select(
+        SessionBooking.holds_from,
+        SessionBooking.ends_at,
+        SessionBooking.instances * SessionBooking.vm_memory_bytes,
+        SessionBooking.instances * SessionBooking.vm_cpu_mhz,
+    ).where(
+        SessionBooking.region == region,
+        SessionBooking.state == ACCEPTED,
+        SessionBooking.holds_from < until,
+        SessionBooking.ends_at > since,
+    )
+    if exclude is not None:
+        query = query.where(SessionBooking.session_id != exclude)
+    events: list[tuple[datetime, int, int]] = []
+    for holds_from, ends_at, memory, cpu in connection.execute(query):
+        events.append((max(holds_from, since), memory, cpu))
+        events.append((min(ends_at, until), -memory, -cpu))
+    # At equal times releases (negative) come first: back-to-back bookings do not add up.
+    events.sort(key=lambda event: (event[0], event[1]))
+    memory_now = cpu_now = memory_peak = cpu_peak = 0
+    for _, memory, cpu in events:
+        memory_now += memory
+        cpu_now += cpu
+        memory_peak = max(memory_peak, memory_now)
+        cpu_peak = max(cpu_peak, cpu_now)
+    return memory_peak, cpu_peak
+
+
+def _lock(connection: Connection) -> None:
+    """Take the ledger lock for the rest of the transaction (the first statement of it)."""
+    result = connection.execute(
+        update(BookingLedgerLock)
+        .where(BookingLedgerLock.name == LEDGER)
+        .values(version=BookingLedgerLock.version + 1)
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(
+            "the booking ledger lock row is missing: migrate the MECA data database "
+            "(python -m meca.store.migrate upgrade)"
+        )
+
+
+def _scope(request: SessionRequest, regions: list[RegionChoiceInput]) -> list[RegionChoiceInput]:
+    if request.region == ANY_REGION:
+        scope = regions
+    else:
+        scope = [facts for facts in regions if facts.region.name == request.region]
+    if not scope:
+        raise unknown_region(request.region, [facts.region.name for facts in regions])
+    return scope
+
+
+def _with_alert(facts: RegionChoiceInput, rule: str | None) -> RegionChoiceInput:
+    if rule is None or facts.full_alert is not None:
+        return facts
+    return RegionChoiceInput(
+        region=facts.region,
+        capacity=facts.capacity,
+        offering=facts.offering,
+        template_ready=facts.template_ready,
+        full_alert=rule,
+        problem=facts.problem,
+    )
+
+
+def _free_instances(
+    connection: Connection,
+    facts: RegionChoiceInput,
+    windows: list[tuple[datetime, datetime]],
+    *,
+    exclude: str | None = None,
+) -> int:
+    if facts.capacity is None or facts.offering is None:
+        return 0
+    return min(
+        _fits(connection, facts.region.name, facts.capacity, facts.offering, w, exclude=exclude)
+        for w in windows
+    )
+
+
+def _request_of(row: SessionBooking) -> SessionRequest:
+    """The request of one booked occurrence, open to any region (to place it again)."""
+    return SessionRequest(
+        start=row.starts_at,
+        end=row.ends_at,
+        title=row.title,
+        owner=row.owner,
+        region=ANY_REGION,
+        template=row.template,
+        instances=row.instances,
+        offering=row.offering,
+        comments=row.comments,
+    )
+
+
+def _fits(
+    connection: Connection,
+    region: str,
+    baseline: RegionCapacity,
+    size: OfferingSize,
+    window: tuple[datetime, datetime],
+    *,
+    exclude: str | None = None,
+) -> int:
+    memory, cpu = held_capacity(connection, region, *window, exclude=exclude)
+    return baseline.fits(size, memory, cpu)
+
+
+def _extension_problems(
+    row: SessionBooking, new_end: datetime, now: datetime, rules: SessionsConfig
+) -> list[str]:
+    if row.state != ACCEPTED:
+        return [f"The session {row.session_id} is {row.state}; it cannot be extended."]
+    if row.ends_at <= now:
+        return [f"The session {row.session_id} ended at {when(row.ends_at)}; it cannot be extended."]
+    if new_end <= row.ends_at:
+        return [f"The new end ({when(new_end)}) must be after the current end ({when(row.ends_at)})."]
+    if new_end - row.starts_at > rules.max_duration:
+        return [
+            f"The session would last {span(new_end - row.starts_at)}; "
+            f"the longest session allowed is {span(rules.max_duration)}."
+        ]
+    return []
+
+
+def _same_or_refuse(existing: SessionBooking, request: SessionRequest, session_id: str) -> Booking:
+    same = (
+        existing.state == ACCEPTED
+        and existing.starts_at == request.start
+        and existing.ends_at == request.end
+        and (existing.title, existing.owner, existing.template, existing.offering, existing.instances)
+        == (request.title, request.owner, request.template, request.offering, request.instances)
+        and request.region in (ANY_REGION, existing.region)
+    )
+    if not same:
+        raise BookingRefused(
+            [f"The session id {session_id} is already used by another booking ('{existing.title}')."]
+        )
+    return Booking.from_row(existing)
+
+
+def _find(connection: Connection, session_id: str) -> SessionBooking | None:
+    row = connection.execute(
+        select(SessionBooking.__table__).where(SessionBooking.session_id == session_id)
+    ).one_or_none()
+    return None if row is None else SessionBooking(**row._mapping)
+
+
+def _row(connection: Connection, session_id: str) -> SessionBooking:
+    row = _find(connection, session_id)
+    if row is None:
+        raise BookingNotFound(f"no booking has session id {session_id!r}")
+    return row
+
+
+def _copy(row: SessionBooking, **changes: object) -> SessionBooking:
+    values = _values(row)
+    values.update(changes)
+    return SessionBooking(**values)
+
+
+def _values(row: SessionBooking) -> dict[str, object]:
+    return {column.key: getattr(row, column.key) for column in SessionBooking.__table__.columns}

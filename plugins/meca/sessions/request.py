@@ -1,0 +1,228 @@
+"""A teacher's session request: read from a DAG run's conf, checked before anything is created.
+
+Everything that needs no I/O is checked here (times, lengths, limits of ``include/sessions.yaml``);
+unknown regions, templates and offerings, and capacity, are checked when the booking is reserved
+(:mod:`meca.sessions.booking`). Every problem is reported at once, in words a teacher understands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from meca.sessions.config import SessionsConfig, load_config
+
+ANY_REGION = "any"
+TITLE_MAX = 200
+COMMENTS_MAX = 2000
+NAME_MAX = 128
+FIELDS = (
+    "start",
+    "end",
+    "title",
+    "owner",
+    "region",
+    "template",
+    "instances",
+    "offering",
+    "comments",
+    "recurrence_weeks",
+)
+
+
+class BookingRefused(ValueError):
+    """A booking that cannot be accepted; ``messages`` says why, one sentence per problem.
+
+    :param messages: the teacher-readable reasons.
+    """
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(" ".join(messages))
+        self.messages = messages
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """A checked session request; times are aware UTC datetimes.
+
+    :param start: when the VMs must be Running.
+    :param end: when the VMs are torn down.
+    :param title: what the session is, e.g. ``Cloud computing lab 3``.
+    :param owner: who booked it (an e-mail address finds the home region by institution).
+    :param region: a region name, or ``"any"`` to let placement choose.
+    :param template: the template name of every VM.
+    :param instances: how many VMs.
+    :param offering: the service offering name of every VM.
+    :param comments: free text for the operators.
+    :param recurrence_weeks: how many further weekly occurrences (0 = this one only).
+    """
+
+    start: datetime
+    end: datetime
+    title: str
+    owner: str
+    region: str
+    template: str
+    instances: int
+    offering: str
+    comments: str = ""
+    recurrence_weeks: int = 0
+
+    @property
+    def duration(self) -> timedelta:
+        """How long one occurrence lasts."""
+        return self.end - self.start
+
+    def occurrences(self) -> list[tuple[datetime, datetime]]:
+        """The ``(start, end)`` of this occurrence and of each weekly repeat (every 7 days of 24 h)."""
+        week = timedelta(weeks=1)
+        return [(self.start + k * week, self.end + k * week) for k in range(self.recurrence_weeks + 1)]
+
+    def to_conf(self) -> dict[str, Any]:
+        """The request as DAG run conf (times in ISO 8601 UTC), the inverse of :meth:`from_conf`."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "title": self.title,
+            "owner": self.owner,
+            "region": self.region,
+            "template": self.template,
+            "instances": self.instances,
+            "offering": self.offering,
+            "comments": self.comments,
+            "recurrence_weeks": self.recurrence_weeks,
+        }
+
+    @classmethod
+    def from_conf(
+        cls, conf: Mapping[str, Any], *, now: datetime, config: SessionsConfig | None = None
+    ) -> SessionRequest:
+        """Check a DAG run's conf (or the form's params) and build the request.
+
+        :param conf: the fields of :data:`FIELDS`; ``region`` defaults to ``"any"``, ``comments`` to
+            ``""`` and ``recurrence_weeks`` to 0.
+        :param now: the current time (aware); the start may not be before it.
+        :param config: the booking rules; read from ``include/sessions.yaml`` when not given.
+        :raises BookingRefused: listing every problem found.
+        """
+        rules = config if config is not None else load_config()
+        problems: list[str] = []
+        unknown = sorted(set(conf) - set(FIELDS))
+        if unknown:
+            problems.append(
+                f"Unknown field(s) {', '.join(map(repr, unknown))}: the fields are {', '.join(FIELDS)}."
+            )
+        start = _moment(conf.get("start"), "start", problems)
+        end = _moment(conf.get("end"), "end", problems)
+        title = _text(conf.get("title"), "title", TITLE_MAX, problems)
+        owner = _text(conf.get("owner"), "owner", NAME_MAX, problems)
+        region = _text(conf.get("region", ANY_REGION), "region", NAME_MAX, problems)
+        template = _text(conf.get("template"), "template", NAME_MAX, problems)
+        offering = _text(conf.get("offering"), "service offering", NAME_MAX, problems)
+        comments = _text(conf.get("comments", ""), "comments", COMMENTS_MAX, problems, required=False)
+        instances = _whole(conf.get("instances"), "number of instances", 1, rules.max_instances, problems)
+        recurrence = _whole(
+            conf.get("recurrence_weeks", 0), "weekly recurrence", 0, rules.max_recurrence_weeks, problems
+        )
+        if start is not None and end is not None:
+            _check_times(start, end, now, rules, problems)
+        if problems or start is None or end is None or instances is None or recurrence is None:
+            raise BookingRefused(problems)
+        return cls(
+            start=start.astimezone(UTC),
+            end=end.astimezone(UTC),
+            title=title,
+            owner=owner,
+            region=region,
+            template=template,
+            instances=instances,
+            offering=offering,
+            comments=comments,
+            recurrence_weeks=recurrence,
+        )
+
+
+def when(moment: datetime) -> str:
+    """A date and time as a teacher reads it, in its own offset: ``2025-03-04 10:00 UTC+01:00``."""
+    offset = moment.strftime("%z")
+    zone = "UTC" if offset in {"+0000", ""} else f"UTC{offset[:3]}:{offset[3:]}"
+    return f"{moment:%Y-%m-%d %H:%M} {zone}"
+
+
+def _check_times(
+    start: datetime, end: datetime, now: datetime, rules: SessionsConfig, problems: list[str]
+) -> None:
+    if end <= start:
+        problems.append(f"The end ({when(end)}) must be after the start ({when(start)}).")
+    elif end - start > rules.max_duration:
+        problems.append(
+            f"The session lasts {span(end - start)}; "
+            f"the longest session allowed is {span(rules.max_duration)}."
+        )
+    if start < now:
+        problems.append(
+            f"The start ({when(start)}) is in the past (it is now {when(now.astimezone(start.tzinfo))})."
+        )
+    elif start - now > rules.max_advance:
+        problems.append(
+            f"The start ({when(start)}) is too far ahead: sessions may be booked up to "
+            f"{rules.max_advance.days} days in advance."
+        )
+
+
+def span(length: timedelta) -> str:
+    """A duration as a teacher reads it: ``1 h 30 min``."""
+    minutes = round(length.total_seconds() / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _moment(value: Any, name: str, problems: list[str]) -> datetime | None:
+    example = "2025-03-04T09:00:00+01:00"
+    if value is None or value == "":
+        problems.append(f"The {name} is missing: give a date and time with its time zone, like {example}.")
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            problems.append(f"The {name} {value!r} is not a date and time like {example}.")
+            return None
+    else:
+        problems.append(f"The {name} must be a date and time like {example} (got {value!r}).")
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        problems.append(
+            f"The {name} {value!s} has no time zone: add it, like {example} or {example[:-6]}Z for UTC."
+        )
+        return None
+    return moment
+
+
+def _text(value: Any, name: str, limit: int, problems: list[str], *, required: bool = True) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        problems.append(f"The {name} must be text (got {value!r}).")
+        return ""
+    value = value.strip()
+    if required and not value:
+        problems.append(f"The {name} is missing.")
+    elif len(value) > limit:
+        problems.append(f"The {name} is too long: {len(value)} characters, at most {limit}.")
+    return value
+
+
+def _whole(value: Any, name: str, low: int, high: int, problems: list[str]) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.append(f"The {name} must be a whole number from {low} to {high} (got {value!r}).")
+        return None
+    if value < low:
+        problems.append(f"The {name} must be at least {low} (got {value}).")
+    elif value > high:
+        problems.append(f"The {name} is {value}; at most {high} are allowed.")
+    return value

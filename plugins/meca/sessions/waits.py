@@ -1,0 +1,176 @@
+"""The deferrable waits of a session run: for its provisioning time, for its VMs, and for its end.
+
+Each operator defers to a trigger of :mod:`meca.triggers` and so holds no worker slot while it waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from airflow.sdk import BaseNotifier, BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from meca.triggers.time_reached import DEFAULT_POLL_S, SessionTimeReachedTrigger
+from meca.triggers.vms_running import SessionVmsRunningTrigger
+
+
+def _refuse_unknown(session_id: str, event: dict[str, Any]) -> None:
+    if event["status"] == "unknown":
+        raise AirflowFailException(f"session {session_id} has no booking in the MECA data database")
+
+
+class WaitForSessionStart(BaseOperator):
+    """Wait until the booking's provisioning time (its start minus the lead time).
+
+    Skipped (and so is everything up to the teardown) when the booking is cancelled meanwhile.
+
+    :param session_id: the session (templated).
+    :param data_conn_id: the Connection of the MECA data database.
+    :param poll_interval: the longest time between two reads of the booking, in seconds.
+    """
+
+    template_fields: Sequence[str] = ("session_id",)
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        data_conn_id: str = "meca_data",
+        poll_interval: float = DEFAULT_POLL_S,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.session_id = session_id
+        self.data_conn_id = data_conn_id
+        self.poll_interval = poll_interval
+
+    def execute(self, context: Any) -> None:
+        """Defer until the provisioning time."""
+        trigger = SessionTimeReachedTrigger(
+            self.session_id, "holds_from", 0.0, self.data_conn_id, self.poll_interval
+        )
+        self.defer(trigger=trigger, method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Go on, skip when cancelled, fail when the booking is gone."""
+        _refuse_unknown(self.session_id, event)
+        if event["status"] == "cancelled":
+            raise AirflowSkipException(f"session {self.session_id} was cancelled before it started")
+        self.log.info("session %s: provisioning time %s reached", self.session_id, event["target"])
+        return event
+
+
+class WaitForSessionVms(BaseOperator):
+    """Wait until the session's ``count`` VMs are all Running; return their name, state and address.
+
+    :param cloudstack_conn_id: the booked region's Connection (templated).
+    :param session_id: the session (templated).
+    :param count: how many VMs (templated; a number or a string of one).
+    :param poll_interval: seconds between two looks.
+    :param timeout: how long to wait in all.
+    """
+
+    template_fields: Sequence[str] = ("cloudstack_conn_id", "session_id", "count")
+
+    def __init__(
+        self,
+        *,
+        cloudstack_conn_id: str,
+        session_id: str,
+        count: int | str,
+        poll_interval: float = 5.0,
+        timeout: timedelta = timedelta(minutes=30),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.cloudstack_conn_id = cloudstack_conn_id
+        self.session_id = session_id
+        self.count = count
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+
+    def execute(self, context: Any) -> None:
+        """Defer until they are Running."""
+        trigger = SessionVmsRunningTrigger(
+            self.cloudstack_conn_id,
+            self.session_id,
+            int(self.count),
+            self.poll_interval,
+            self.timeout.total_seconds(),
+        )
+        self.defer(trigger=trigger, method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Log each VM; fail with the trigger's reason when they are not all Running."""
+        for vm in event["vms"]:
+            self.log.info(
+                "session %s: VM %s %s at %s", self.session_id, vm["name"], vm["state"], vm["address"]
+            )
+        if event["status"] != "running":
+            raise AirflowFailException(event["message"])
+        return event["vms"]
+
+
+class WaitForSessionEnd(BaseOperator):
+    """Wait until the booking's end, following extensions; a cancellation ends the wait at once.
+
+    At ``notice`` before the end it logs a notice and calls each notifier with the task context plus
+    ``meca_session`` (``session_id``, ``end``), so a notifier's templated fields can use them.
+
+    :param session_id: the session (templated).
+    :param notice: how long before the end the notice is given.
+    :param notifiers: Airflow notifiers called with the notice.
+    :param data_conn_id: the Connection of the MECA data database.
+    :param poll_interval: the longest time between two reads of the booking, in seconds.
+    """
+
+    template_fields: Sequence[str] = ("session_id",)
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        notice: timedelta = timedelta(minutes=10),
+        notifiers: Sequence[BaseNotifier] = (),
+        data_conn_id: str = "meca_data",
+        poll_interval: float = DEFAULT_POLL_S,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.session_id = session_id
+        self.notice = notice
+        self.notifiers = list(notifiers)
+        self.data_conn_id = data_conn_id
+        self.poll_interval = poll_interval
+
+    def _wait(self, offset: timedelta, method_name: str) -> NoReturn:
+        trigger = SessionTimeReachedTrigger(
+            self.session_id, "end", -offset.total_seconds(), self.data_conn_id, self.poll_interval
+        )
+        self.defer(trigger=trigger, method_name=method_name)
+
+    def execute(self, context: Any) -> None:
+        """Defer until the notice time."""
+        self._wait(self.notice, "give_notice")
+
+    def give_notice(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Give the notice, then defer until the end (or stop now when cancelled)."""
+        _refuse_unknown(self.session_id, event)
+        if event["status"] == "cancelled":
+            self.log.warning("session %s was cancelled: tearing down now", self.session_id)
+            return event
+        self.log.warning(
+            "session %s ends at %s: its VMs will be destroyed then", self.session_id, event["end"]
+        )
+        session = {"session_id": self.session_id, "end": event["end"]}
+        for notifier in self.notifiers:
+            notifier({**context, "meca_session": session})
+        self._wait(timedelta(0), "execute_complete")
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """The end (or a cancellation) came."""
+        _refuse_unknown(self.session_id, event)
+        self.log.info("session %s: %s at %s", self.session_id, event["status"], event.get("target", "now"))
+        return event

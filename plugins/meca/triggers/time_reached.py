@@ -1,0 +1,97 @@
+"""Wait, in the triggerer, until a moment of a session's booking: its start minus the lead time, or its end.
+
+The moment is read again from the booking (MECA data database) at every poll, so an extended session's
+end is followed, and a cancelled or unknown booking ends the wait at once. The trigger only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from meca.sessions.ledger import CANCELLED, Booking, get_booking
+from meca.store.engine import engine_for_url, url_from_connection
+
+DEFAULT_POLL_S = 15.0
+#: The booking's moments: ``holds_from`` is the start minus the lead time, when provisioning begins.
+MOMENTS = ("holds_from", "start", "end")
+
+
+class SessionTimeReachedTrigger(BaseTrigger):
+    """Fire when ``booking.<moment> + offset`` has passed, or when the booking is cancelled or gone.
+
+    Events: ``{"status": "reached", "target": iso, "end": iso}``, ``{"status": "cancelled"}`` or
+    ``{"status": "unknown"}``.
+
+    :param session_id: the session.
+    :param moment: one of :data:`MOMENTS`.
+    :param offset_s: seconds added to the moment (negative: before it).
+    :param data_conn_id: the Connection of the MECA data database.
+    :param poll_s: the longest sleep between two reads of the booking.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        moment: str,
+        offset_s: float = 0.0,
+        data_conn_id: str = "meca_data",
+        poll_s: float = DEFAULT_POLL_S,
+    ) -> None:
+        super().__init__()
+        if moment not in MOMENTS:
+            raise ValueError(f"moment must be one of {MOMENTS}, got {moment!r}")
+        self.session_id = session_id
+        self.moment = moment
+        self.offset_s = offset_s
+        self.data_conn_id = data_conn_id
+        self.poll_s = poll_s
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Classpath and keyword arguments."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "session_id": self.session_id,
+                "moment": self.moment,
+                "offset_s": self.offset_s,
+                "data_conn_id": self.data_conn_id,
+                "poll_s": self.poll_s,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Read the booking, sleep until the target or the next poll, and repeat."""
+        while True:
+            booking = await read_booking(self.data_conn_id, self.session_id)
+            if booking is None:
+                yield TriggerEvent({"status": "unknown"})
+                return
+            if booking.state == CANCELLED:
+                yield TriggerEvent({"status": "cancelled"})
+                return
+            target = getattr(booking, self.moment) + timedelta(seconds=self.offset_s)
+            left = (target - datetime.now(UTC)).total_seconds()
+            if left <= 0:
+                yield TriggerEvent(
+                    {"status": "reached", "target": target.isoformat(), "end": booking.end.isoformat()}
+                )
+                return
+            self.log.info("session %s: %s at %s, %.0f s from now", self.session_id, self.moment, target, left)
+            await asyncio.sleep(min(self.poll_s, left))
+
+
+async def read_booking(data_conn_id: str, session_id: str) -> Booking | None:
+    """The session's booking (``None`` when unknown), read without blocking the event loop.
+
+    :param data_conn_id: the Connection of the MECA data database.
+    :param session_id: the session.
+    """
+    conn = await BaseHook.aget_connection(data_conn_id)
+    engine = engine_for_url(url_from_connection(conn).render_as_string(hide_password=False))
+    return await asyncio.to_thread(get_booking, engine, session_id)

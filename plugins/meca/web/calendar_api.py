@@ -1,0 +1,180 @@
+"""The calendar's JSON endpoints: events, the booking dry run, a session's VMs, start all and stop all.
+
+Routes (under ``/meca/calendar/api``): ``GET /events?start=&end=`` (FullCalendar's event feed),
+``POST /check`` (checks a session request the way the DAG's first task does, without booking it),
+``GET /sessions/<id>/vms``, ``POST /sessions/<id>/start`` and ``POST /sessions/<id>/stop``. Every
+route needs an authenticated Airflow user; starting and stopping VMs also needs the right to edit
+runs of ``meca_classroom_session`` (Airflow's own permission check), as triggering one needs the
+right to create them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from meca.regions import DEFAULT_COLOUR, Region, get_region, region_conn_ids
+from meca.sessions.ledger import Booking, BookingNotFound, bookings_between, get_booking
+from meca.sessions.placement import unknown_region
+from meca.sessions.request import ANY_REGION, SessionRequest
+from meca.web.auth import api_user, may_edit_session_runs
+from meca.web.database import data_engine
+
+#: The widest window one events request may ask for.
+MAX_WINDOW = timedelta(days=400)
+
+
+class RegistryUnavailable(RuntimeError):
+    """The region registry (Variable ``meca_regions`` and the region Connections) cannot be read."""
+
+
+def registered_regions() -> list[Region]:
+    """Every registered region, read from Airflow now.
+
+    :raises RegistryUnavailable: with the reason, when the Variable or a Connection is missing or wrong.
+    """
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return [get_region(conn_id) for conn_id in region_conn_ids()]
+    except (ValueError, AirflowNotFoundException) as exc:
+        raise RegistryUnavailable(f"the region registry cannot be read: {exc}") from None
+
+
+def text_colour(background: str) -> str:
+    """Black or white, whichever reads better on a ``#rgb`` / ``#rrggbb`` background (WCAG luminance)."""
+    digits = background.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#000000" if luminance > 0.179 else "#ffffff"
+
+
+def session_path(session_id: str) -> str:
+    """The session page's path relative to the calendar page: ``sessions/<url-encoded id>``."""
+    return "sessions/" + quote(session_id, safe="")
+
+
+def event_json(booking: Booking, colours: dict[str, str]) -> dict[str, Any]:
+    """A booking as a FullCalendar event, in its region's colour.
+
+    :param booking: the booking.
+    :param colours: region name -> CSS colour; a region not in it gets the registry's default colour.
+    """
+    colour = colours.get(booking.region, DEFAULT_COLOUR)
+    return {
+        "id": booking.session_id,
+        "title": booking.title,
+        "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(),
+        "url": session_path(booking.session_id),
+        "backgroundColor": colour,
+        "borderColor": colour,
+        "textColor": text_colour(colour),
+        "extendedProps": {
+            "session_id": booking.session_id,
+            "owner": booking.owner,
+            "region": booking.region,
+            "instances": booking.instances,
+            "state": booking.state,
+            "template": booking.template,
+            "offering": booking.offering,
+        },
+    }
+
+
+def _moment(value: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace(" ", "+"))
+    except ValueError:
+        raise HTTPException(422, f"'{name}' must be an ISO 8601 date or date-time, got {value!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+router = APIRouter(prefix="/api", dependencies=[Depends(api_user)])
+
+
+@router.get("/events")
+def events(
+    start: str = Query(description="the window's start (ISO 8601), as FullCalendar sends it"),
+    end: str = Query(description="the window's end (ISO 8601)"),
+) -> list[dict[str, Any]]:
+    """The accepted bookings overlapping ``[start, end)``, as FullCalendar events."""
+    since, until = _moment(start, "start"), _moment(end, "end")
+    if not since < until <= since + MAX_WINDOW:
+        raise HTTPException(
+            422,
+            f"'end' must be after 'start' and at most {MAX_WINDOW.days} days later (got {start} .. {end})",
+        )
+    colours = {region.name: region.colour for region in registered_regions()}
+    return [event_json(booking, colours) for booking in bookings_between(data_engine(), since, until)]
+
+
+@router.post("/check")
+def check(conf: dict[str, Any]) -> dict[str, Any]:
+    """Check a session request as the DAG's first task will, without booking anything.
+
+    :param conf: the session as DAG run conf (the fields of :data:`meca.sessions.request.FIELDS`).
+    :returns: ``{"conf": ...}``, the request as the conf to trigger the DAG with.
+    :raises BookingRefused: every problem found, answered 422 with the teacher-readable messages.
+    """
+    request = SessionRequest.from_conf(conf, now=datetime.now(UTC))
+    if request.region != ANY_REGION:
+        names = [region.name for region in registered_regions()]
+        if request.region not in names:
+            raise unknown_region(request.region, names)
+    return {"conf": request.to_conf()}
+
+
+def _booking(session_id: str) -> Booking:
+    booking = get_booking(data_engine(), session_id)
+    if booking is None:
+        raise BookingNotFound(f"no booking has session id {session_id!r}")
+    return booking
+
+
+def _conn_id(region_name: str) -> str:
+    for region in registered_regions():
+        if region.name == region_name:
+            return region.conn_id
+    raise RegistryUnavailable(f"the session's region {region_name!r} is no longer registered")
+
+
+@router.get("/sessions/{session_id}/vms")
+async def session_vms_json(session_id: str) -> dict[str, Any]:
+    """The session's VMs, live from its region: name, state, address, template and zone."""
+    from meca.cloudstack.async_hook import CloudStackAsyncHook
+    from meca.sessions.tags import session_vms, vm_record
+
+    booking = await asyncio.to_thread(_booking, session_id)
+    conn_id = await asyncio.to_thread(_conn_id, booking.region)
+    vms = await session_vms(CloudStackAsyncHook(cloudstack_conn_id=conn_id), session_id)
+    return {
+        "session_id": session_id,
+        "region": booking.region,
+        "vms": sorted((vm_record(vm) for vm in vms), key=lambda vm: vm["name"] or ""),
+    }
+
+
+@router.post("/sessions/{session_id}/{action}", dependencies=[Depends(may_edit_session_runs)])
+async def power(session_id: str, action: Literal["start", "stop"]) -> dict[str, Any]:
+    """Start every Stopped VM (or stop every Running VM) of the session, all jobs in parallel."""
+    from meca.cloudstack.async_hook import CloudStackAsyncHook
+    from meca.sessions.power import power_session
+
+    booking = await asyncio.to_thread(_booking, session_id)
+    conn_id = await asyncio.to_thread(_conn_id, booking.region)
+    report = await power_session(CloudStackAsyncHook(cloudstack_conn_id=conn_id), session_id, action)
+    return {
+        "session_id": session_id,
+        "action": report.action,
+        "changed": report.changed,
+        "left_alone": report.left_alone,
+        "errors": report.errors,
+    }

@@ -1,0 +1,218 @@
+"""``meca_classroom_session`` run with ``dag.test()`` against the simulator, in compressed time.
+
+``dag.test()`` runs the deferrable waits inline. Sessions start about a minute from now and last a
+minute; the default 10-minute lead time means provisioning starts at once, so the VMs are Running
+well before the start.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine
+
+from cloudstack_simulator.testing import SimulatorHandle
+from meca.sessions.control import cancel_session
+from meca.sessions.ledger import CANCELLED, get_booking
+from meca.store.migrate import upgrade
+from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, raw_api, topology, vms_of
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_ID = "meca_classroom_session"
+
+
+@pytest.fixture
+def pools(airflow_db: None) -> None:
+    from airflow.models.pool import Pool
+
+    for name, pool in json.loads((REPO / "include" / "pools.json").read_text()).items():
+        Pool.create_or_update_pool(
+            name, slots=pool["slots"], description=pool["description"], include_deferred=False
+        )
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    path = tmp_path / "meca-data.db"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    monkeypatch.setenv("AIRFLOW_CONN_MECA_DATA", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def cloud(simulator_factory, monkeypatch: pytest.MonkeyPatch, pools: None) -> SimulatorHandle:
+    handle = simulator_factory(topology("alpha", "beta"))
+    connect_all(handle, monkeypatch)
+    return handle
+
+
+def _conf(start_in: timedelta, length: timedelta, instances: int, region: str = "alpha") -> dict[str, Any]:
+    start = (datetime.now(UTC) + start_in).replace(microsecond=0)
+    return {
+        "start": start.isoformat(),
+        "end": (start + length).isoformat(),
+        "title": "Cloud lab",
+        "owner": "teacher@example.org",
+        "region": region,
+        "template": TEMPLATE,
+        "instances": instances,
+        "offering": OFFERING,
+    }
+
+
+def _xcom(run: Any, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(run_id=run.run_id, key="return_value", task_ids=task_id, dag_ids=DAG_ID)
+        ).one()
+        return XComModel.deserialize_value(row)
+
+
+def _states(run: Any) -> dict[str, str | None]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def _in_background(action: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=action, daemon=True)
+    thread.start()
+    return thread
+
+
+def _until(condition: Callable[[], bool], what: str, limit_s: float = 120.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.2)
+
+
+def test_vms_are_running_before_the_start_and_gone_after_the_end(dagbag, cloud, engine: Engine) -> None:
+    conf = _conf(timedelta(seconds=60), timedelta(seconds=60), instances=4)
+
+    run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
+
+    assert set(_states(run).values()) == {"success"}, _states(run)
+    start, end = datetime.fromisoformat(conf["start"]), datetime.fromisoformat(conf["end"])
+    running = _xcom(run, "check_running")
+    assert len(running) == 4
+    assert {vm["state"] for vm in running} == {"Running"}
+    assert all(vm["address"] and vm["name"] for vm in running)
+    assert run.get_task_instance("check_running").end_date < start
+    assert run.get_task_instance("teardown").start_date >= end
+    assert sorted(vm["id"] for vm in _xcom(run, "teardown")["destroyed"]) == sorted(
+        vm["id"] for vm in running
+    )
+    assert vms_of(raw_api(cloud, "alpha")) == []
+    booking = get_booking(engine, run.run_id)
+    assert booking is not None
+    assert booking.region == "alpha"
+
+
+def test_failed_deploys_are_replaced_and_a_cancellation_tears_down_at_once(
+    dagbag, cloud, engine: Engine
+) -> None:
+    cloud.control.set_faults("alpha", deploy_failure_rate=0.5)
+    conf = _conf(timedelta(seconds=30), timedelta(minutes=30), instances=6)
+    api = raw_api(cloud, "alpha")
+
+    def cancel_once_running() -> None:
+        _until(lambda: [vm["state"] for vm in vms_of(api)] == ["Running"] * 6, "6 VMs Running")
+        (session_id,) = {tag["value"] for vm in vms_of(api) for tag in vm["tags"]}
+        cancel_session(engine, session_id, by="teacher@example.org", now=datetime.now(UTC))
+
+    canceller = _in_background(cancel_once_running)
+    run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
+    canceller.join(timeout=5)
+
+    assert set(_states(run).values()) == {"success"}, _states(run)
+    provisioned = _xcom(run, "provision")
+    assert provisioned["failures"], "half the deploys fail: some must have been replaced"
+    assert provisioned["deployed"] == 6 + len(provisioned["failures"])
+    assert len(_xcom(run, "check_running")) == 6
+    assert _xcom(run, "wait_for_end")["status"] == "cancelled"
+    assert run.get_task_instance("teardown").start_date < datetime.fromisoformat(conf["end"])
+    assert vms_of(api) == []
+    assert get_booking(engine, run.run_id).state == CANCELLED
+
+
+def test_a_cancellation_before_the_start_skips_to_the_teardown(dagbag, cloud, engine: Engine) -> None:
+    conf = _conf(timedelta(hours=2), timedelta(hours=1), instances=3)
+
+    def cancel_once_booked() -> None:
+        from sqlalchemy import text
+
+        def booked() -> bool:
+            with engine.connect() as connection:
+                return connection.execute(text("SELECT count(*) FROM bookings")).scalar() > 0
+
+        _until(booked, "the booking")
+        with engine.connect() as connection:
+            session_id = connection.execute(text("SELECT session_id FROM bookings")).scalar()
+        cancel_session(engine, session_id, by="teacher@example.org", now=datetime.now(UTC))
+
+    canceller = _in_background(cancel_once_booked)
+    run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
+    canceller.join(timeout=5)
+
+    states = _states(run)
+    assert states["wait_for_start"] == "skipped"
+    assert states["provision"] == states["check_running"] == states["wait_for_end"] == "skipped"
+    assert states["teardown"] == states["verify_clean"] == "success"
+    assert run.state == "success"
+    assert vms_of(raw_api(cloud, "alpha")) == []
+
+
+def test_a_refused_booking_creates_nothing_and_fails_the_run(dagbag, cloud, engine: Engine) -> None:
+    conf = _conf(timedelta(minutes=5), timedelta(hours=1), instances=2, region="gamma")
+
+    run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
+
+    states = _states(run)
+    assert states["reserve"] == "failed"
+    assert states["teardown"] == states["verify_clean"] == "upstream_failed"
+    assert run.state == "failed"
+    assert get_booking(engine, run.run_id) is None
+    assert vms_of(raw_api(cloud, "alpha")) == vms_of(raw_api(cloud, "beta")) == []
+
+
+def test_a_session_of_any_region_is_re_placed_when_its_region_is_down_at_provision_time(
+    dagbag, cloud, engine: Engine
+) -> None:
+    from meca.sessions.booking import book
+    from meca.sessions.request import SessionRequest
+
+    run_after = datetime.now(UTC).replace(microsecond=0)
+    session_id = f"manual__{run_after.isoformat()}"  # the run id dag.test() gives a run with this date
+    conf = _conf(timedelta(seconds=10), timedelta(seconds=10), instances=2, region="any")
+    booked = book(engine, SessionRequest.from_conf(conf, now=run_after), session_id=session_id, now=run_after)
+    cloud.control.set_faults(booked.region, down=True)
+    other = ({"alpha", "beta"} - {booked.region}).pop()
+    try:
+        run = dagbag.get_dag(DAG_ID).test(run_after=run_after, logical_date=run_after, run_conf=conf)
+    finally:
+        cloud.control.set_faults(booked.region, down=False)
+
+    assert run.run_id == session_id
+    assert set(_states(run).values()) == {"success"}, _states(run)
+    provisioned = _xcom(run, "provision")
+    assert (provisioned["region"], provisioned["conn_id"]) == (other, f"cloudstack_{other}")
+    assert {vm["zone"] for vm in _xcom(run, "check_running")} == {f"{other}-z1"}
+    assert sorted(vm["id"] for vm in _xcom(run, "teardown")["destroyed"]) == sorted(
+        vm["id"] for vm in provisioned["vms"]
+    )
+    moved = get_booking(engine, session_id)
+    assert moved.region == other
+    assert moved.reasons[0] == f"re-placed: {booked.region} unreachable at provision time"
+    assert vms_of(raw_api(cloud, "alpha")) == vms_of(raw_api(cloud, "beta")) == []

@@ -1,0 +1,193 @@
+"""Cancel and extend a session over the plugin's JSON endpoints, inside Airflow's own api-server app.
+
+The app is Airflow's own (plugins mounted) with the SimpleAuthManager and one user per role that
+matters: a ``viewer`` may look at a session but not cancel or extend it; a ``user`` (a teacher) and
+an ``admin`` may.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine
+
+from meca.regions import Region
+from meca.sessions.capacity import OfferingSize, RegionCapacity, RegionChoiceInput
+from meca.sessions.control import extend_session
+from meca.sessions.ledger import get_booking, reserve
+from meca.sessions.request import SessionRequest
+from meca.store.migrate import upgrade
+
+PREFIX = "/meca/sessions/api/sessions/"
+SESSION = "manual__2026-03-04T09:00:00+00:00"
+GIB = 1024**3
+ALPHA = Region("cloudstack_alpha", "alpha", 1, "Alpha", "Torino", "IT", 45.0, 7.6, "#1f77b4")
+ROOM = RegionCapacity(64 * GIB, 64_000, measured_at=datetime.now(UTC), source="region")
+
+
+#: user name -> (role, password)
+USERS = {
+    "viewer1": ("viewer", "view-pass-123"),
+    "teacher1": ("user", "teach-pass-123"),
+    "admin1": ("admin", "admin-pass-123"),
+}
+
+
+@dataclass
+class Api:
+    """A client of the in-process api-server and a real token per user of :data:`USERS`."""
+
+    client: TestClient
+    tokens: dict[str, str]
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+@pytest.fixture(scope="module")
+def airflow_api(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """Airflow's api-server app (plugins mounted), SimpleAuthManager, the users of :data:`USERS` logged in."""
+    passwords: Path = tmp_path_factory.mktemp("auth") / "passwords.json"
+    passwords.write_text(json.dumps({user: password for user, (_, password) in USERS.items()}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+            ",".join(f"{user}:{role}" for user, (role, _) in USERS.items()),
+        )
+        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
+        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+        patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
+        from airflow.api_fastapi.app import create_app, purge_cached_app
+
+        purge_cached_app()
+        with TestClient(create_app(), follow_redirects=False) as client:
+            tokens = {}
+            for user, (_, password) in USERS.items():
+                response = client.post("/auth/token", json={"username": user, "password": password})
+                assert response.status_code == 201, response.text
+                tokens[user] = response.json()["access_token"]
+            yield Api(client, tokens)
+        purge_cached_app()
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'meca-data.db'}")
+    upgrade(engine)
+    monkeypatch.setenv("MECA_DATA_DB_URL", engine.url.render_as_string(hide_password=False))
+    now = datetime.now(UTC)
+    start = now + timedelta(hours=1)
+    conf = {
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=2)).isoformat(),
+        "title": "Cloud lab",
+        "owner": "teacher@example.org",
+        "region": "alpha",
+        "template": "Ubuntu 22.04",
+        "instances": 3,
+        "offering": "Small",
+    }
+    facts = RegionChoiceInput(ALPHA, ROOM, OfferingSize.of("Small", 1, 1000, 1024), template_ready=True)
+    reserve(engine, SessionRequest.from_conf(conf, now=now), session_id=SESSION, regions=[facts], now=now)
+    yield engine
+    engine.dispose()
+
+
+def _url(action: str = "") -> str:
+    return PREFIX + quote(SESSION, safe="") + action
+
+
+def test_every_route_needs_a_user(airflow_api: Api, engine: Engine) -> None:
+    for response in (
+        airflow_api.client.get(_url()),
+        airflow_api.client.post(_url("/cancel")),
+        airflow_api.client.post(_url("/extend"), json={"end": "2030-01-01T00:00:00Z"}),
+    ):
+        assert response.status_code == 401
+        assert response.json() == {"detail": "Not authenticated"}
+    assert get_booking(engine, SESSION).state == "accepted"
+
+
+def test_a_viewer_may_look_but_not_cancel_or_extend(airflow_api: Api, engine: Engine) -> None:
+    viewer = airflow_api.auth("viewer1")
+    end = get_booking(engine, SESSION).end
+
+    shown = airflow_api.client.get(_url(), headers=viewer)
+    cancel = airflow_api.client.post(_url("/cancel"), headers=viewer)
+    extend = airflow_api.client.post(
+        _url("/extend"), headers=viewer, json={"end": (end + timedelta(minutes=30)).isoformat()}
+    )
+
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["state"] == "accepted"
+    for refused in (cancel, extend):
+        assert refused.status_code == 403, refused.text
+        assert refused.json() == {
+            "detail": "user 'viewer1' may not edit the runs of DAG meca_classroom_session, "
+            "which changing a session needs"
+        }
+    booking = get_booking(engine, SESSION)
+    assert (booking.state, booking.end, booking.changed_by) == ("accepted", end, None)
+
+
+@pytest.mark.parametrize("user", ["teacher1", "admin1"])
+def test_cancel_records_who_and_is_shown(airflow_api: Api, engine: Engine, user: str) -> None:
+    shown = airflow_api.client.get(_url(), headers=airflow_api.auth(user))
+    assert shown.status_code == 200
+    assert shown.json()["state"] == "accepted"
+    assert shown.json()["instances"] == 3
+
+    cancelled = airflow_api.client.post(_url("/cancel"), headers=airflow_api.auth(user))
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    assert cancelled.json()["changed_by"] == user
+    assert get_booking(engine, SESSION).state == "cancelled"
+    refused = airflow_api.client.post(
+        _url("/extend"), headers=airflow_api.auth(user), json={"end": "2099-01-01T00:00Z"}
+    )
+    assert refused.status_code == 409
+    assert refused.json() == {"detail": [f"The session {SESSION} is cancelled; it cannot be extended."]}
+
+
+def test_extension_refusals_are_explained(airflow_api: Api, engine: Engine) -> None:
+    end = get_booking(engine, SESSION).end
+    cases = {
+        "tomorrow-ish": "The new end 'tomorrow-ish' is not a date and time like 2025-03-04T11:00:00+01:00.",
+        "2030-01-01T10:00:00": "The new end 2030-01-01T10:00:00 has no time zone: add it, e.g. +01:00 or Z.",
+        (end + timedelta(minutes=30)).isoformat(): "Region alpha has no capacity figures yet: "
+        "try again after the next sweep.",
+    }
+    for new_end, message in cases.items():
+        response = airflow_api.client.post(
+            _url("/extend"), headers=airflow_api.auth("teacher1"), json={"end": new_end}
+        )
+        assert response.status_code == 409, response.text
+        assert response.json() == {"detail": [message]}
+    assert get_booking(engine, SESSION).end == end
+
+
+def test_extension_with_room_moves_the_end(engine: Engine) -> None:
+    end = get_booking(engine, SESSION).end
+    later = end + timedelta(minutes=45)
+
+    extended = extend_session(
+        engine, SESSION, later.isoformat(), by="teacher", now=datetime.now(UTC), capacity=ROOM
+    )
+
+    assert extended.end == later
+    assert get_booking(engine, SESSION).end == later
+
+
+def test_an_unknown_session_is_404(airflow_api: Api, engine: Engine) -> None:
+    response = airflow_api.client.post(PREFIX + "nope/cancel", headers=airflow_api.auth("admin1"))
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no booking has session id 'nope'"}
