@@ -63,6 +63,22 @@ def dagbag(airflow_db: None):
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
+@pytest.fixture(scope="session")
+def airflow_pools(airflow_db: None) -> None:
+    """The pools of ``include/pools.json``: ``dag.test()`` ignores pools, but a task instance needs one."""
+    import json
+
+    from airflow.models.pool import Pool
+
+    for name, pool in json.loads((REPO / "include" / "pools.json").read_text()).items():
+        Pool.create_or_update_pool(
+            name,
+            slots=pool["slots"],
+            description=pool["description"],
+            include_deferred=pool["include_deferred"],
+        )
+
+
 @pytest.fixture
 def simulator_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], SimulatorHandle]]:
     """``simulator_factory(topology_mapping) -> SimulatorHandle``: simulators stopped at teardown."""

@@ -22,7 +22,6 @@ from meca.mgtr.publish import serve_staging
 from mgtr_repository.publish import publish
 from mgtr_repository.server import MgtrServerHandle, run_mgtr_server
 
-REPO = Path(__file__).resolve().parents[2]
 REGIONS = ["r1", "r2", "r3"]
 
 
@@ -112,18 +111,12 @@ class Federation:
 
 
 @pytest.fixture
-def pools(airflow_db: None) -> None:
-    from airflow.models.pool import Pool
-
-    for name, pool in json.loads((REPO / "include" / "pools.json").read_text()).items():
-        Pool.create_or_update_pool(
-            name, slots=pool["slots"], description=pool["description"], include_deferred=False
-        )
-
-
-@pytest.fixture
 def federation(
-    simulator_factory, data_engine: Engine, monkeypatch: pytest.MonkeyPatch, pools: None, tmp_path: Path
+    simulator_factory,
+    data_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    airflow_pools: None,
+    tmp_path: Path,
 ) -> Iterator[Federation]:
     simulator = simulator_factory(TOPOLOGY)
     for key, value in airflow_env(simulator.endpoints, timeout_s=5.0).items():

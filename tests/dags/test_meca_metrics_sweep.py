@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cs import CloudStack
@@ -15,7 +14,6 @@ from cloudstack_simulator.airflow_connections import airflow_env
 from cloudstack_simulator.testing import region_mapping, topology_mapping
 from meca.store import models
 
-REPO = Path(__file__).resolve().parents[2]
 LOGICAL_DATE = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
 NAMES = [f"r{i:02d}" for i in range(1, 11)]
 
@@ -26,17 +24,7 @@ TOPOLOGY = topology_mapping(
 
 
 @pytest.fixture
-def pools(airflow_db: None) -> None:
-    from airflow.models.pool import Pool
-
-    for name, pool in json.loads((REPO / "include" / "pools.json").read_text()).items():
-        Pool.create_or_update_pool(
-            name, slots=pool["slots"], description=pool["description"], include_deferred=False
-        )
-
-
-@pytest.fixture
-def federation(simulator_factory, data_engine: Engine, monkeypatch: pytest.MonkeyPatch, pools: None):
+def federation(simulator_factory, data_engine: Engine, monkeypatch: pytest.MonkeyPatch, airflow_pools: None):
     handle = simulator_factory(TOPOLOGY)
     for key, value in airflow_env(handle.endpoints, timeout_s=1.0).items():
         monkeypatch.setenv(key, value)

@@ -6,9 +6,7 @@ environment variables, so the DAG's look-ups are Airflow's own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +14,6 @@ import pytest
 from cloudstack_simulator.airflow_connections import airflow_env, conn_id_for
 from cloudstack_simulator.testing import SimulatorHandle, region_mapping, run_simulator, topology_mapping
 
-REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "meca_region_check"
 REGION_NAMES = ("alpha", "beta", "gamma")
 
@@ -28,20 +25,6 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHan
     )
     with run_simulator(topology, tmp_path_factory.mktemp("region-check-sim")) as handle:
         yield handle
-
-
-@pytest.fixture(scope="module")
-def cloudstack_api_pool(airflow_db: None) -> None:
-    """The pools of ``include/pools.json``: ``dag.test()`` ignores pools, a task instance needs one."""
-    from airflow.models.pool import Pool
-
-    for name, pool in json.loads((REPO / "include" / "pools.json").read_text()).items():
-        Pool.create_or_update_pool(
-            name,
-            slots=pool["slots"],
-            description=pool["description"],
-            include_deferred=pool["include_deferred"],
-        )
 
 
 @pytest.fixture
@@ -77,7 +60,7 @@ def task_state(dag_run: Any, task_id: str) -> str:
     return state
 
 
-@pytest.mark.usefixtures("cloudstack_api_pool")
+@pytest.mark.usefixtures("airflow_pools")
 def test_every_region_answers(dagbag: Any, airflow_sees_simulator: SimulatorHandle) -> None:
     dag_run = run_dag(dagbag)
 
@@ -94,7 +77,7 @@ def test_every_region_answers(dagbag: Any, airflow_sees_simulator: SimulatorHand
     assert gamma["latency_ms"] >= 0
 
 
-@pytest.mark.usefixtures("cloudstack_api_pool")
+@pytest.mark.usefixtures("airflow_pools")
 def test_a_region_down_fails_its_check_and_the_run(
     dagbag: Any, region_down: str, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -110,7 +93,7 @@ def test_a_region_down_fails_its_check_and_the_run(
     assert f"1 of 3 region(s) did not answer: {conn_id_for(region_down)}" in output
 
 
-@pytest.mark.usefixtures("cloudstack_api_pool")
+@pytest.mark.usefixtures("airflow_pools")
 def test_an_empty_registry_fails_the_run(
     dagbag: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -36,16 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def pools(airflow_db: None) -> None:
-    from airflow.models.pool import Pool
-
-    for name, pool in json.loads((REPO / "include" / "pools.json").read_text()).items():
-        Pool.create_or_update_pool(
-            name, slots=pool["slots"], description=pool["description"], include_deferred=False
-        )
-
-
-@pytest.fixture
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     path = tmp_path / "meca-data.db"
     engine = create_engine(f"sqlite:///{path}")
@@ -56,7 +46,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def cloud(simulator_factory, monkeypatch: pytest.MonkeyPatch, pools: None) -> SimulatorHandle:
+def cloud(simulator_factory, monkeypatch: pytest.MonkeyPatch, airflow_pools: None) -> SimulatorHandle:
     handle = simulator_factory(topology("alpha", "beta"))
     connect_all(handle, monkeypatch)
     return handle

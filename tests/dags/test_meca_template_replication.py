@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 
 from meca.mgtr.catalog import CatalogTemplate
 from meca.mgtr.status import status_rows
-from tests.dags.replication_fixtures import REGIONS, Federation, federation, image_bytes, pools
+from tests.dags.replication_fixtures import REGIONS, Federation, federation, image_bytes
 from tests.meca.mgtr.archive_builder import archive_bytes, write_volumes
 
-__all__ = ["federation", "pools"]
+__all__ = ["federation"]
 DAY = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
 
 

@@ -101,8 +101,12 @@ class _HashingFile(Py7zIO):
             raise OSError(f"writing the image failed: {self._error}") from self._error
 
     def write(self, s: bytes | bytearray) -> int:
+        """Queue ``s`` for the helper thread, uncopied (py7zr hands over a new buffer per block).
+
+        :param s: the next block of the image.
+        """
         self._check()
-        self._queue.put(bytes(s) if isinstance(s, bytearray) else s)
+        self._queue.put(s)
         self._size += len(s)
         return len(s)
 

@@ -90,6 +90,31 @@ class ConcatenatedVolumes(io.RawIOBase):
             self._position += got
         return done
 
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all the rest when negative).
+
+        A read within one volume is a single ``pread`` into the returned bytes: py7zr reads the
+        whole archive through here, and :class:`io.RawIOBase`'s version would copy every block once
+        more from a scratch buffer.
+
+        :param size: how many bytes at most; negative or ``None`` for everything up to the end.
+        """
+        remaining = self._size - self._position
+        wanted = remaining if size is None or size < 0 else min(size, remaining)
+        if wanted <= 0:
+            return b""
+        index = bisect.bisect_right(self._starts, self._position) - 1
+        volume_end = self._starts[index + 1] if index + 1 < len(self._starts) else self._size
+        if self._position + wanted > volume_end:
+            buffer = bytearray(wanted)
+            return bytes(buffer[: self.readinto(buffer)])
+        handle = self._files[index]
+        data = os.pread(handle.fileno(), wanted, self._position - self._starts[index])
+        if len(data) != wanted:
+            raise OSError(f"volume {handle.name} shrank while being read")
+        self._position += wanted
+        return data
+
     def close(self) -> None:
         for handle in self._files:
             handle.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from meca.mgtr.extract import ExtractionError, extract_image, unsafe_entry_reason
+from meca.mgtr.volume_reader import ConcatenatedVolumes
 from tests.meca.mgtr.archive_builder import LZMA2, STORE, archive_bytes, write_volumes
 
 IMAGE = os.urandom(150_000) + bytes(100_000) + b"end of image"
@@ -151,3 +152,21 @@ def test_garbage_is_not_an_archive(tmp_path: Path) -> None:
 
     with pytest.raises(ExtractionError, match=r"junk\.7z: cannot extract"):
         extract_image(volumes, tmp_path / "stage")
+
+
+@pytest.mark.parametrize("size", [-1, None, 1, 7, 10, 11, 1000])
+def test_reads_of_joined_volumes_match_the_concatenation(tmp_path: Path, size: int | None) -> None:
+    pieces = [bytes(range(start, start + 10)) for start in (0, 10, 20)]
+    volumes = []
+    for number, piece in enumerate(pieces, start=1):
+        volume = tmp_path / f"image.7z.{number:03d}"
+        volume.write_bytes(piece)
+        volumes.append(volume)
+    joined = b"".join(pieces)
+    with ConcatenatedVolumes(volumes) as reader:
+        reader.seek(3)
+        read = b""
+        while chunk := reader.read(size):
+            read += chunk
+        assert read == joined[3:]
+        assert reader.tell() == len(joined)
