@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, get_current_context, task
 
 from meca.metrics.notifier import LogNotifier
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from meca.sessions.ledger import Booking
 
 log = logging.getLogger("meca.classroom_session")
+
+#: This DAG; a weekly series' first run triggers one more run of it per later occurrence.
+SESSION_DAG_ID = "meca_classroom_session"
 
 #: How long before the end the end notice is given.
 END_NOTICE = timedelta(minutes=10)
@@ -39,7 +43,10 @@ One run per session (trigger it with the form, the REST API or the calendar; its
 session id). The VMs are Running at the start and always destroyed at the end.
 
 1. **reserve** (a *setup* task): checks the request, places it and books the capacity in the MECA
-   data database. A refused booking fails here with the reasons, and nothing is created.
+   data database. A refused booking fails here with the reasons, and nothing is created. With a
+   weekly recurrence every occurrence is booked at once, and **trigger_repeats** creates one run per
+   later occurrence, its run id `<run id>.week<k>` (that run's reserve finds its booking). Each
+   occurrence is a booking of its own: cancelling one run's session leaves the other weeks booked.
 2. **wait_for_start** defers (no worker slot) until the start minus the lead time
    (`include/sessions.yaml`). A cancellation meanwhile skips everything up to the teardown.
 3. **provision** creates the N VMs in parallel as CloudStack async jobs, each tagged
@@ -90,7 +97,7 @@ def _booked_conn_id(booking: dict[str, Any]) -> str:
 
 
 @dag(
-    dag_id="meca_classroom_session",
+    dag_id=SESSION_DAG_ID,
     schedule=None,
     catchup=False,
     params=session_params(),
@@ -103,30 +110,38 @@ def meca_classroom_session() -> None:
 
     @task(multiple_outputs=True, retries=2, retry_delay=timedelta(seconds=10))
     def reserve() -> dict[str, Any]:
-        """Book the session (or find this run's booking again on a retry) and name its region's Connection."""
+        """Book the session and its weekly repeats, or find this run's booking; name its region's Connection.
+
+        The run of a later weekly occurrence finds the booking the series' first run made.
+        """
         from airflow.sdk.exceptions import AirflowFailException
 
-        from meca.sessions.booking import book
+        from meca.sessions.booking import book_run
         from meca.sessions.control import booking_json, region_conn_id
-        from meca.sessions.ledger import get_booking
-        from meca.sessions.request import BookingRefused, SessionRequest
+        from meca.sessions.request import BookingRefused
         from meca.store.engine import get_engine
 
         session_id = _session_id()
         engine = get_engine()
-        booking = get_booking(engine, session_id)
-        if booking is None:
-            try:
-                request = SessionRequest.from_conf(
-                    dict(get_current_context()["params"]), now=datetime.now(UTC)
-                )
-                booking = book(engine, request, session_id=session_id, now=datetime.now(UTC))
-            except BookingRefused as refused:
-                raise AirflowFailException(
-                    "The booking is refused:\n" + "\n".join(refused.messages)
-                ) from None
+        try:
+            booking = book_run(
+                engine, dict(get_current_context()["params"]), session_id=session_id, now=datetime.now(UTC)
+            )
+        except BookingRefused as refused:
+            raise AirflowFailException("The booking is refused:\n" + "\n".join(refused.messages)) from None
         log.info("Session %s booked in %s: %s", session_id, booking.region, "; ".join(booking.reasons))
         return {**booking_json(booking), "conn_id": region_conn_id(booking.region)}
+
+    @task
+    def repeats() -> list[dict[str, Any]]:
+        """The run id and conf of each later weekly occurrence this run booked (none in their own runs)."""
+        from meca.sessions.ledger import repeats_of
+        from meca.store.engine import get_engine
+
+        return [
+            {"trigger_run_id": repeat.session_id, "conf": repeat.to_conf()}
+            for repeat in repeats_of(get_engine(), _session_id())
+        ]
 
     @task(
         pool="cloudstack_api",
@@ -215,6 +230,16 @@ def meca_classroom_session() -> None:
     )
     destroyed = teardown(booking).as_teardown(setups=booking)
     clean = verify_clean(booking).as_teardown(setups=booking, on_failure_fail_dagrun=True)
+    weekly: Any = repeats()
+    booking >> weekly
+    # One run per later weekly occurrence, its run id the occurrence's booking id; none for a single session.
+    TriggerDagRunOperator.partial(
+        task_id="trigger_repeats",
+        trigger_dag_id=SESSION_DAG_ID,
+        logical_date=None,
+        skip_when_already_exists=True,
+        openlineage_inject_parent_info=False,
+    ).expand_kwargs(weekly)
     booking >> wait_for_start >> provisioned >> check_running >> wait_for_end >> destroyed >> clean
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from cloudstack_simulator.testing import SimulatorHandle, run_simulator
+from meca.store.engine import connection_fields
 from meca.store.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,6 +145,27 @@ def data_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engi
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def meca_data(data_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """``data_engine``, also named by the Connection ``meca_data`` the DAGs read."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_CONN_MECA_DATA", json.dumps(connection_fields(data_engine.url)))
+    return data_engine
+
+
+@pytest.fixture
+def sqlite_meca_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A migrated SQLite MECA data database named by the Connection ``meca_data``."""
+    import json
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'meca-data.db'}")
+    upgrade(engine)
+    monkeypatch.setenv("AIRFLOW_CONN_MECA_DATA", json.dumps(connection_fields(engine.url)))
     yield engine
     engine.dispose()
 

@@ -7,49 +7,30 @@ well before the start.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from cloudstack_simulator.testing import SimulatorHandle
 from meca.sessions.control import cancel_session
 from meca.sessions.ledger import CANCELLED, get_booking
-from meca.store.migrate import upgrade
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, raw_api, topology, vms_of
 
-REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "meca_classroom_session"
 
 
 @pytest.fixture
-def pools(airflow_db: None) -> None:
-    from airflow.models.pool import Pool
-
-    for name, pool in json.loads((REPO / "include" / "pools.json").read_text()).items():
-        Pool.create_or_update_pool(
-            name, slots=pool["slots"], description=pool["description"], include_deferred=False
-        )
+def engine(sqlite_meca_data: Engine) -> Engine:
+    return sqlite_meca_data
 
 
 @pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    path = tmp_path / "meca-data.db"
-    engine = create_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    monkeypatch.setenv("AIRFLOW_CONN_MECA_DATA", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def cloud(simulator_factory, monkeypatch: pytest.MonkeyPatch, pools: None) -> SimulatorHandle:
+def cloud(simulator_factory, monkeypatch: pytest.MonkeyPatch, airflow_pools: None) -> SimulatorHandle:
     handle = simulator_factory(topology("alpha", "beta"))
     connect_all(handle, monkeypatch)
     return handle
@@ -84,6 +65,12 @@ def _states(run: Any) -> dict[str, str | None]:
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
+def _succeeded(run: Any, *, repeats: str = "skipped") -> bool:
+    """Every task succeeded; ``trigger_repeats`` is ``repeats`` (skipped: no weekly repeat to trigger)."""
+    states = _states(run)
+    return states.pop("trigger_repeats") == repeats and set(states.values()) == {"success"}
+
+
 def _in_background(action: Callable[[], None]) -> threading.Thread:
     thread = threading.Thread(target=action, daemon=True)
     thread.start()
@@ -103,7 +90,7 @@ def test_vms_are_running_before_the_start_and_gone_after_the_end(dagbag, cloud, 
 
     run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
 
-    assert set(_states(run).values()) == {"success"}, _states(run)
+    assert _succeeded(run), _states(run)
     start, end = datetime.fromisoformat(conf["start"]), datetime.fromisoformat(conf["end"])
     running = _xcom(run, "check_running")
     assert len(running) == 4
@@ -136,7 +123,7 @@ def test_failed_deploys_are_replaced_and_a_cancellation_tears_down_at_once(
     run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
     canceller.join(timeout=5)
 
-    assert set(_states(run).values()) == {"success"}, _states(run)
+    assert _succeeded(run), _states(run)
     provisioned = _xcom(run, "provision")
     assert provisioned["failures"], "half the deploys fail: some must have been replaced"
     assert provisioned["deployed"] == 6 + len(provisioned["failures"])
@@ -205,7 +192,7 @@ def test_a_session_of_any_region_is_re_placed_when_its_region_is_down_at_provisi
         cloud.control.set_faults(booked.region, down=False)
 
     assert run.run_id == session_id
-    assert set(_states(run).values()) == {"success"}, _states(run)
+    assert _succeeded(run), _states(run)
     provisioned = _xcom(run, "provision")
     assert (provisioned["region"], provisioned["conn_id"]) == (other, f"cloudstack_{other}")
     assert {vm["zone"] for vm in _xcom(run, "check_running")} == {f"{other}-z1"}
@@ -216,3 +203,44 @@ def test_a_session_of_any_region_is_re_placed_when_its_region_is_down_at_provisi
     assert moved.region == other
     assert moved.reasons[0] == f"re-placed: {booked.region} unreachable at provision time"
     assert vms_of(raw_api(cloud, "alpha")) == vms_of(raw_api(cloud, "beta")) == []
+
+
+def test_a_weekly_series_triggers_one_run_per_later_week_and_that_run_takes_its_booking(
+    dagbag, cloud, engine: Engine
+) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from meca.sessions.booking import book_run
+    from meca.sessions.request import BookingRefused
+
+    conf = {**_conf(timedelta(seconds=10), timedelta(seconds=10), instances=1), "recurrence_weeks": 1}
+
+    run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
+
+    assert _succeeded(run, repeats="success"), _states(run)
+    week1_id = f"{run.run_id}.week1"
+    with create_session() as session:
+        week1 = session.scalars(
+            select(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == week1_id)
+        ).one()
+        week1_conf, week1_logical_date = dict(week1.conf), week1.logical_date
+    week = timedelta(weeks=1)
+    assert week1_conf == {
+        **conf,
+        "start": (datetime.fromisoformat(conf["start"]) + week).isoformat(),
+        "end": (datetime.fromisoformat(conf["end"]) + week).isoformat(),
+        "comments": "",
+        "recurrence_weeks": 0,
+    }
+    assert week1_logical_date is None
+    pre_booked = get_booking(engine, week1_id)
+    assert pre_booked is not None
+    assert (pre_booked.series_id, pre_booked.occurrence) == (run.run_id, 1)
+
+    # What reserve does in the run of week 1: it finds the occurrence booked by the series.
+    taken = book_run(engine, week1_conf, session_id=week1_id, now=datetime.now(UTC))
+    assert taken == pre_booked
+    with pytest.raises(BookingRefused, match=r"already booked differently: the instances is 3"):
+        book_run(engine, {**week1_conf, "instances": 3}, session_id=week1_id, now=datetime.now(UTC))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,22 +23,10 @@ TOPOLOGY = topology_mapping(
 
 
 @pytest.fixture
-def federation(simulator_factory, data_engine: Engine, monkeypatch: pytest.MonkeyPatch, airflow_pools: None):
+def federation(simulator_factory, meca_data: Engine, monkeypatch: pytest.MonkeyPatch, airflow_pools: None):
     handle = simulator_factory(TOPOLOGY)
     for key, value in airflow_env(handle.endpoints, timeout_s=1.0).items():
         monkeypatch.setenv(key, value)
-    url = data_engine.url
-    if url.get_backend_name() == "sqlite":
-        conn = {"conn_type": "sqlite", "host": url.database}
-    else:
-        conn = {
-            "conn_type": "postgres",
-            "host": url.host,
-            "port": url.port,
-            "login": url.username,
-            "schema": url.database,
-        }
-    monkeypatch.setenv("AIRFLOW_CONN_MECA_DATA", json.dumps(conn))
     handle.control.set_faults("r09", down=True)
     handle.control.set_faults("r10", latency_s=3.0)
     return handle

@@ -7,20 +7,18 @@ the reaper leaves no VM, tagged or not.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from cloudstack_simulator.testing import SimulatorHandle
 from meca.cloudstack.async_hook import CloudStackAsyncHook
@@ -29,20 +27,14 @@ from meca.sessions.control import cancel_session
 from meca.sessions.provision import provision_session, resolve_spec
 from meca.sessions.request import SessionRequest
 from meca.sessions.tags import vm_name
-from meca.store.migrate import upgrade
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, raw_api, topology, vms_of
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    path = tmp_path / "meca-data.db"
-    engine = create_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    monkeypatch.setenv("AIRFLOW_CONN_MECA_DATA", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    yield engine
-    engine.dispose()
+def engine(sqlite_meca_data: Engine) -> Engine:
+    return sqlite_meca_data
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ region); a region that does not answer is left out with the reason, and the othe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -25,9 +27,9 @@ from meca.sessions.capacity import (
     template_ready,
 )
 from meca.sessions.config import SessionsConfig
-from meca.sessions.ledger import Booking, reserve
+from meca.sessions.ledger import Booking, get_booking, reserve
 from meca.sessions.placement import unknown_region
-from meca.sessions.request import ANY_REGION, SessionRequest
+from meca.sessions.request import ANY_REGION, BookingRefused, SessionRequest
 
 MAX_THREADS = 10
 
@@ -93,3 +95,37 @@ def book(
     regions = [get_region(conn_id) for conn_id in (conn_ids if conn_ids is not None else region_conn_ids())]
     inputs = region_inputs(engine, request, regions)
     return reserve(engine, request, session_id=session_id, regions=inputs, now=now, config=config)
+
+
+def book_run(
+    engine: Engine,
+    conf: Mapping[str, Any],
+    *,
+    session_id: str,
+    now: datetime,
+    config: SessionsConfig | None = None,
+    conn_ids: list[str] | None = None,
+) -> Booking:
+    """Book the session of a DAG run, or return its booking when the ledger already holds it.
+
+    The ledger holds it already when ``reserve`` is retried, and in the run of a later weekly
+    occurrence (``<first run id>.week<k>``), booked with the whole series by the first run, which
+    triggered that run with the occurrence as conf. The conf must then describe the booking: it is
+    not checked against the booking rules again (a later week may start beyond ``max_advance_days``).
+
+    :param engine: the MECA data database.
+    :param conf: the run's conf or params (see :meth:`SessionRequest.from_conf`).
+    :param session_id: the run id.
+    :param now: the current time.
+    :param config: the booking rules; read from ``include/sessions.yaml`` when not given.
+    :param conn_ids: the region Connections; the ``meca_regions`` Variable when not given.
+    :raises BookingRefused: with the teacher-readable reasons, also when the id is booked differently.
+    """
+    booked = get_booking(engine, session_id)
+    if booked is None:
+        request = SessionRequest.from_conf(conf, now=now, config=config)
+        return book(engine, request, session_id=session_id, now=now, config=config, conn_ids=conn_ids)
+    problems = booked.differences(conf)
+    if problems:
+        raise BookingRefused(problems)
+    return booked

@@ -13,8 +13,10 @@ minus the peak of what the overlapping accepted bookings hold within that window
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
@@ -93,6 +95,43 @@ class Booking:
             comments=row.comments,
             changed_by=row.changed_by,
         )
+
+    def to_conf(self) -> dict[str, Any]:
+        """This occurrence alone as DAG run conf (times in ISO 8601 UTC, no recurrence)."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "title": self.title,
+            "owner": self.owner,
+            "region": self.asked_region,
+            "template": self.template,
+            "instances": self.instances,
+            "offering": self.offering,
+            "comments": self.comments,
+            "recurrence_weeks": 0,
+        }
+
+    def differences(self, conf: Mapping[str, Any]) -> list[str]:
+        """Why a DAG run's conf does not describe this occurrence (empty when it does).
+
+        The times may be given in any offset; ``recurrence_weeks`` is not compared (the first run of a
+        series asks for the repeats this booking already holds).
+
+        :param conf: the run's conf or params (see :meth:`SessionRequest.from_conf`).
+        """
+        booked = self.to_conf()
+        problems = []
+        for field in ("start", "end"):
+            if _moment_or_none(conf.get(field)) != getattr(self, field):
+                problems.append(f"the {field} is {conf.get(field)!r}, the booking's is {booked[field]}")
+        asked = {"region": ANY_REGION, "comments": "", **conf}
+        for field in ("title", "owner", "region", "template", "instances", "offering", "comments"):
+            value = asked.get(field)
+            if (value.strip() if isinstance(value, str) else value or "") != booked[field]:
+                problems.append(f"the {field} is {value!r}, the booking's is {booked[field]!r}")
+        if not problems:
+            return []
+        return [f"The session id {self.session_id} is already booked differently: {'; '.join(problems)}."]
 
 
 def occurrence_id(session_id: str, occurrence: int) -> str:
@@ -176,6 +215,18 @@ def get_booking(engine: Engine, session_id: str) -> Booking | None:
     with engine.connect() as connection:
         row = _find(connection, session_id)
     return None if row is None else Booking.from_row(row)
+
+
+def repeats_of(engine: Engine, series_id: str) -> list[Booking]:
+    """The later weekly occurrences (1, 2, ...) booked with the series first booked as ``series_id``."""
+    table = SessionBooking.__table__
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(table)
+            .where(SessionBooking.series_id == series_id, SessionBooking.occurrence > 0)
+            .order_by(SessionBooking.occurrence)
+        ).all()
+    return [Booking.from_row(SessionBooking(**row._mapping)) for row in rows]
 
 
 def bookings_between(
@@ -502,3 +553,13 @@ def _copy(row: SessionBooking, **changes: object) -> SessionBooking:
 
 def _values(row: SessionBooking) -> dict[str, object]:
     return {column.key: getattr(row, column.key) for column in SessionBooking.__table__.columns}
+
+
+def _moment_or_none(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.utcoffset() is not None else None
+    try:
+        moment = datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None

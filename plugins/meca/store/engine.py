@@ -8,7 +8,7 @@ per URL within a process.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,6 +49,19 @@ def url_from_connection(conn: Connection) -> URL:
     raise InvalidDataConnection(
         f"connection {conn.conn_id}: type {conn.conn_type!r} is not supported (use sqlite or postgres)"
     )
+
+
+def connection_fields(url: URL) -> dict[str, Any]:
+    """The Airflow Connection (its JSON form) naming the database at ``url``.
+
+    The inverse of :func:`url_from_connection`, for ``AIRFLOW_CONN_MECA_DATA`` or
+    ``airflow connections import``.
+    """
+    if url.get_backend_name() == "sqlite":
+        return {"conn_type": "sqlite", "host": url.database}
+    fields = {"conn_type": "postgres", "host": url.host, "port": url.port, "schema": url.database}
+    fields.update(login=url.username, password=url.password)
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:

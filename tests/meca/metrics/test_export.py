@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from meca.metrics.export import ExportError, export_table, main
 from meca.metrics.rollups import rebuild_rollups
 from meca.store import models
+from meca.store.engine import connection_fields
 from tests.meca.metrics.sweep_fixtures import Sweeps
 
 REPO = Path(__file__).resolve().parents[3]
@@ -40,18 +41,7 @@ def _fill(sweeps: Sweeps) -> None:
 def _export(engine: Engine, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the export command in a new process, on the database named by an Airflow Connection."""
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'plugins'}{os.pathsep}{REPO}"}
-    url = engine.url
-    if url.get_backend_name() == "sqlite":
-        connection = {"conn_type": "sqlite", "host": url.database}
-    else:
-        connection = {
-            "conn_type": "postgres",
-            "host": url.host,
-            "port": url.port,
-            "login": url.username,
-            "password": url.password,
-            "schema": url.database,
-        }
+    connection = connection_fields(engine.url)
     env["AIRFLOW_CONN_MECA_EXPORT_TEST"] = json.dumps(connection)
     return subprocess.run(
         [sys.executable, "-m", "meca.metrics.export", "--conn-id", "meca_export_test", *args],
