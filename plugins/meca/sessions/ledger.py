@@ -264,12 +264,7 @@ def cancel(engine: Engine, session_id: str, *, by: str, now: datetime) -> Bookin
             raise BookingRefused(
                 [f"The session {session_id} ended at {when(row.ends_at)}; it cannot be cancelled."]
             )
-        connection.execute(
-            update(SessionBooking)
-            .where(SessionBooking.session_id == session_id)
-            .values(state=CANCELLED, changed_at=now, changed_by=by)
-        )
-    return Booking.from_row(_copy(row, state=CANCELLED, changed_at=now, changed_by=by))
+        return _update(connection, row, state=CANCELLED, changed_at=now, changed_by=by)
 
 
 def extend(
@@ -311,12 +306,7 @@ def extend(
                     )
         if problems:
             raise BookingRefused(problems)
-        connection.execute(
-            update(SessionBooking)
-            .where(SessionBooking.session_id == session_id)
-            .values(ends_at=new_end, changed_at=now, changed_by=by)
-        )
-    return Booking.from_row(_copy(row, ends_at=new_end, changed_at=now, changed_by=by))
+        return _update(connection, row, ends_at=new_end, changed_at=now, changed_by=by)
 
 
 def move(
@@ -370,17 +360,15 @@ def move(
         placement = place(request, candidates, home=rules.home_region(row.owner))
         size = next(c.facts.offering for c in candidates if c.name == placement.region)
         assert size is not None
-        changes = {
-            "region": placement.region,
-            "vm_memory_bytes": size.memory_bytes,
-            "vm_cpu_mhz": size.cpu_mhz,
-            "placement": json.dumps([reason, *placement.reasons]),
-            "changed_at": now,
-        }
-        connection.execute(
-            update(SessionBooking).where(SessionBooking.session_id == session_id).values(changes)
+        return _update(
+            connection,
+            row,
+            region=placement.region,
+            vm_memory_bytes=size.memory_bytes,
+            vm_cpu_mhz=size.cpu_mhz,
+            placement=json.dumps([reason, *placement.reasons]),
+            changed_at=now,
         )
-    return Booking.from_row(_copy(row, **changes))
 
 
 def held_capacity(
@@ -545,10 +533,12 @@ def _row(connection: Connection, session_id: str) -> SessionBooking:
     return row
 
 
-def _copy(row: SessionBooking, **changes: object) -> SessionBooking:
-    values = _values(row)
-    values.update(changes)
-    return SessionBooking(**values)
+def _update(connection: Connection, row: SessionBooking, **changes: object) -> Booking:
+    """Write ``changes`` to the booking's row; return the booking as it now is."""
+    connection.execute(
+        update(SessionBooking).where(SessionBooking.session_id == row.session_id).values(**changes)
+    )
+    return Booking.from_row(SessionBooking(**{**_values(row), **changes}))
 
 
 def _values(row: SessionBooking) -> dict[str, object]:
