@@ -14,6 +14,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag, get_current_context, task
 
 from meca.metrics.notifier import LogNotifier
+from meca.security.roles import SESSION_DAG_ACCESS
 from meca.sessions.params import session_params
 from meca.sessions.waits import WaitForSessionEnd, WaitForSessionStart, WaitForSessionVms
 
@@ -102,6 +103,7 @@ def _booked_conn_id(booking: dict[str, Any]) -> str:
     catchup=False,
     params=session_params(),
     tags=["meca", "cloudstack", "sessions"],
+    access_control=SESSION_DAG_ACCESS,
     doc_md=DOC_MD,
     default_args={"owner": "meca-sessions", "retries": 0},
 )

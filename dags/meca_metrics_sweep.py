@@ -11,6 +11,8 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
+from meca.security.roles import OPERATIONS_DAG_ACCESS
+
 log = logging.getLogger("meca.metrics_sweep")
 
 DOC_MD = """
@@ -49,6 +51,7 @@ def _sampled_at() -> datetime:
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=4),
     tags=["meca", "cloudstack", "metrics"],
+    access_control=OPERATIONS_DAG_ACCESS,
     doc_md=DOC_MD,
     default_args={"owner": "meca-ops", "retries": 0},
 )

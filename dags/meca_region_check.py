@@ -15,6 +15,8 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from meca.security.roles import OPERATIONS_DAG_ACCESS
+
 log = logging.getLogger("meca.region_check")
 
 DOC_MD = """
@@ -51,6 +53,7 @@ def _table(rows: Iterable[tuple[str, ...]]) -> str:
     schedule=None,
     catchup=False,
     tags=["meca", "cloudstack", "health"],
+    access_control=OPERATIONS_DAG_ACCESS,
     doc_md=DOC_MD,
     default_args={"owner": "meca-ops", "retries": 0},
 )

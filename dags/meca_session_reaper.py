@@ -13,6 +13,8 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
+from meca.security.roles import OPERATIONS_DAG_ACCESS
+
 log = logging.getLogger("meca.session_reaper")
 
 SESSION_DAG_ID = "meca_classroom_session"
@@ -41,6 +43,7 @@ sums it up. A VM that could not be destroyed fails its region's task and is trie
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=14),
     tags=["meca", "cloudstack", "sessions"],
+    access_control=OPERATIONS_DAG_ACCESS,
     doc_md=DOC_MD,
     default_args={"owner": "meca-sessions", "retries": 0},
 )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import dag, get_current_context, task
 
 from meca.mgtr.register_operator import RegisterTemplateOperator
+from meca.security.roles import OPERATIONS_DAG_ACCESS
 
 if TYPE_CHECKING:
     from meca.mgtr.catalog import Catalog
@@ -62,6 +63,7 @@ def _catalog() -> Catalog:
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=20),
     tags=["meca", "cloudstack", "mgtr"],
+    access_control=OPERATIONS_DAG_ACCESS,
     doc_md=DOC_MD,
     default_args={"owner": "meca-ops", "retries": 0},
 )

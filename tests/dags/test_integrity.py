@@ -156,6 +156,17 @@ def test_every_dag_has_tags_owner_retries_and_docs(project_parse: GuardedParse) 
         assert "airflow" not in owners, f"{dag_id}: tasks {owners} still have the default owner"
 
 
+def test_every_dag_grants_access_to_meca_roles_only(project_parse: GuardedParse) -> None:
+    from meca.security.roles import DAG_ACCESS, ROLES
+
+    dags = project_parse.dagbag.dags
+    assert sorted(dags) == sorted(DAG_ACCESS)
+    for dag_id, dag in dags.items():
+        assert dag.access_control, f"{dag_id}: no access_control"
+        assert set(dag.access_control) <= set(ROLES), f"{dag_id}: a role outside {ROLES}"
+        assert dag.access_control == DAG_ACCESS[dag_id], f"{dag_id}: access_control is not roles.DAG_ACCESS's"
+
+
 BAD_DAGS = {
     "variable": "from airflow.sdk import Variable\nREGIONS = Variable.get('meca_regions', default=None)\n",
     "connection": (

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from meca.cloudstack.capacity import BY_TYPE
-from meca.web.auth import api_user
+from meca.security.roles import DASHBOARD
+from meca.web.auth import requires_meca
 from meca.web.database import data_engine
 from meca.web.queries import (
     STALE_AFTER,
@@ -24,7 +25,7 @@ from meca.web.queries import (
     seats_left,
 )
 
-router = APIRouter(prefix="/api", dependencies=[Depends(api_user)])
+router = APIRouter(prefix="/api", dependencies=[Depends(requires_meca(DASHBOARD))])
 
 
 def _time(at: datetime | None) -> str | None:

@@ -2,7 +2,10 @@
 
 Routes (under the mount prefix, ``/meca/dashboard``): ``/`` the federation page, ``/regions/<name>``,
 ``/api/summary``, ``/api/regions/<name>``, ``/api/history``, ``/api/seats``, ``/api/alerts`` and
-``/metrics``. Every one needs an authenticated Airflow user; there is no OpenAPI document or docs page.
+``/metrics``. Every one needs an authenticated Airflow user (:mod:`meca.web.auth`) with ``can_read`` on
+a MECA resource: the pages and the JSON endpoints (the numbers the pages show) ``MECA Dashboard``;
+``/metrics`` (every region's raw values, for Prometheus) ``MECA Data``. There is no OpenAPI document
+or docs page.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from meca.web import api, openmetrics, pages
-from meca.web.auth import NotAuthenticated, not_authenticated_handler
+from meca.web.auth import add_auth_handlers
 from meca.web.database import DataDatabaseUnavailable
 
 URL_PREFIX = "/meca/dashboard"
@@ -35,7 +38,7 @@ def create_app() -> FastAPI:
     dashboard.include_router(pages.router)
     dashboard.include_router(api.router)
     dashboard.include_router(openmetrics.router)
-    dashboard.add_exception_handler(NotAuthenticated, not_authenticated_handler)  # type: ignore[arg-type]
+    add_auth_handlers(dashboard)
     for error in (DataDatabaseUnavailable, OperationalError, ProgrammingError):
         dashboard.add_exception_handler(error, _unavailable)
     return dashboard

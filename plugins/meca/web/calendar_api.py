@@ -3,26 +3,34 @@
 Routes (under ``/meca/calendar/api``): ``GET /events?start=&end=`` (FullCalendar's event feed),
 ``POST /check`` (checks a session request the way the DAG's first task does, without booking it),
 ``GET /sessions/<id>/vms``, ``POST /sessions/<id>/start`` and ``POST /sessions/<id>/stop``. Every
-route needs an authenticated Airflow user; starting and stopping VMs also needs the right to edit
-runs of ``meca_classroom_session`` (Airflow's own permission check), as triggering one needs the
-right to create them.
+route needs an authenticated Airflow user with ``can_read`` on ``MECA Calendar``. A session's VMs
+(``GET``) and starting or stopping them (``PUT``) follow :mod:`meca.web.session_access`: every
+session with ``MECA Sessions``, else only one's own, and only with the right to trigger session runs.
+
+The event feed shows every session to a user with ``can_read`` on ``MECA Sessions``. Anyone else
+sees their own sessions in full and the others only as anonymous background blocks (time and
+region, no id, title or owner), so a teacher sees when a region is busy.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from meca.regions import DEFAULT_COLOUR, Region, get_region, region_conn_ids
-from meca.sessions.ledger import Booking, BookingNotFound, bookings_between, get_booking
+from meca.security.roles import ALL_SESSIONS, CALENDAR
+from meca.sessions.ledger import Booking, bookings_between
 from meca.sessions.placement import unknown_region
 from meca.sessions.request import ANY_REGION, SessionRequest
-from meca.web.auth import api_user, may_edit_session_runs
+from meca.web.auth import ApiUser, is_authorized, requires_meca
 from meca.web.database import data_engine
+from meca.web.session_access import owns, session_for
 
 #: The widest window one events request may ask for.
 MAX_WINDOW = timedelta(days=400)
@@ -89,6 +97,37 @@ def event_json(booking: Booking, colours: dict[str, str]) -> dict[str, Any]:
     }
 
 
+#: The colour of other people's sessions, shown as background blocks.
+BUSY_COLOUR = "#9e9e9e"
+
+
+def busy_json(booking: Booking, colours: dict[str, str]) -> dict[str, Any]:
+    """Someone else's booking as an anonymous FullCalendar background event: its time and region only."""
+    return {
+        "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(),
+        "display": "background",
+        "backgroundColor": colours.get(booking.region, BUSY_COLOUR),
+        "extendedProps": {"busy": True, "region": booking.region},
+    }
+
+
+def feed(
+    bookings: Iterable[Booking], colours: dict[str, str], user: BaseUser, *, every_session: bool
+) -> list[dict[str, Any]]:
+    """The events ``user`` is shown: every booking in full, or only their own and the rest as busy blocks.
+
+    :param bookings: the bookings of the window.
+    :param colours: region name -> CSS colour.
+    :param user: the user asking.
+    :param every_session: whether the user may read every session (``can_read`` on ``MECA Sessions``).
+    """
+    return [
+        event_json(booking, colours) if every_session or owns(user, booking) else busy_json(booking, colours)
+        for booking in bookings
+    ]
+
+
 def _moment(value: str, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace(" ", "+"))
@@ -97,15 +136,20 @@ def _moment(value: str, name: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-router = APIRouter(prefix="/api", dependencies=[Depends(api_user)])
+router = APIRouter(prefix="/api", dependencies=[Depends(requires_meca(CALENDAR))])
 
 
 @router.get("/events")
 def events(
+    user: ApiUser,
     start: str = Query(description="the window's start (ISO 8601), as FullCalendar sends it"),
     end: str = Query(description="the window's end (ISO 8601)"),
 ) -> list[dict[str, Any]]:
-    """The accepted bookings overlapping ``[start, end)``, as FullCalendar events."""
+    """The accepted bookings overlapping ``[start, end)``, as FullCalendar events.
+
+    Without ``can_read`` on ``MECA Sessions`` only the user's own are shown in full, the others as
+    :func:`busy_json` blocks.
+    """
     since, until = _moment(start, "start"), _moment(end, "end")
     if not since < until <= since + MAX_WINDOW:
         raise HTTPException(
@@ -113,7 +157,8 @@ def events(
             f"'end' must be after 'start' and at most {MAX_WINDOW.days} days later (got {start} .. {end})",
         )
     colours = {region.name: region.colour for region in registered_regions()}
-    return [event_json(booking, colours) for booking in bookings_between(data_engine(), since, until)]
+    bookings = bookings_between(data_engine(), since, until)
+    return feed(bookings, colours, user, every_session=is_authorized(user, ALL_SESSIONS))
 
 
 @router.post("/check")
@@ -132,13 +177,6 @@ def check(conf: dict[str, Any]) -> dict[str, Any]:
     return {"conf": request.to_conf()}
 
 
-def _booking(session_id: str) -> Booking:
-    booking = get_booking(data_engine(), session_id)
-    if booking is None:
-        raise BookingNotFound(f"no booking has session id {session_id!r}")
-    return booking
-
-
 def _conn_id(region_name: str) -> str:
     for region in registered_regions():
         if region.name == region_name:
@@ -147,12 +185,13 @@ def _conn_id(region_name: str) -> str:
 
 
 @router.get("/sessions/{session_id}/vms")
-async def session_vms_json(session_id: str) -> dict[str, Any]:
+async def session_vms_json(
+    session_id: str, booking: Annotated[Booking, Depends(session_for("GET"))]
+) -> dict[str, Any]:
     """The session's VMs, live from its region: name, state, address, template and zone."""
     from meca.cloudstack.async_hook import CloudStackAsyncHook
     from meca.sessions.tags import session_vms, vm_record
 
-    booking = await asyncio.to_thread(_booking, session_id)
     conn_id = await asyncio.to_thread(_conn_id, booking.region)
     vms = await session_vms(CloudStackAsyncHook(cloudstack_conn_id=conn_id), session_id)
     return {
@@ -162,13 +201,16 @@ async def session_vms_json(session_id: str) -> dict[str, Any]:
     }
 
 
-@router.post("/sessions/{session_id}/{action}", dependencies=[Depends(may_edit_session_runs)])
-async def power(session_id: str, action: Literal["start", "stop"]) -> dict[str, Any]:
+@router.post("/sessions/{session_id}/{action}")
+async def power(
+    session_id: str,
+    action: Literal["start", "stop"],
+    booking: Annotated[Booking, Depends(session_for("PUT"))],
+) -> dict[str, Any]:
     """Start every Stopped VM (or stop every Running VM) of the session, all jobs in parallel."""
     from meca.cloudstack.async_hook import CloudStackAsyncHook
     from meca.sessions.power import power_session
 
-    booking = await asyncio.to_thread(_booking, session_id)
     conn_id = await asyncio.to_thread(_conn_id, booking.region)
     report = await power_session(CloudStackAsyncHook(cloudstack_conn_id=conn_id), session_id, action)
     return {

@@ -10,13 +10,15 @@ A booking is made the way every other booking is: the form first asks ``api/chec
 as the DAG's first task, each problem shown to the teacher), then the browser itself triggers a run
 of ``meca_classroom_session`` with Airflow's REST API (``POST /api/v2/dags/.../dagRuns``, sent with
 the ``_token`` cookie of the Airflow login), so Airflow's permission checks apply to the teacher.
-Every page, endpoint and static file needs an authenticated Airflow user (:mod:`meca.web.auth`).
+Every page, endpoint and static file needs an authenticated Airflow user with ``can_read`` on ``MECA
+Calendar`` (:mod:`meca.web.auth`); a session's page, its VMs, "Start all" and "Stop all" also follow
+the ownership rule of :mod:`meca.web.session_access`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -24,23 +26,25 @@ from fastapi.templating import Jinja2Templates
 
 from meca.cloudstack.errors import CloudStackError
 from meca.regions import DEFAULT_COLOUR
+from meca.security.roles import CALENDAR
 from meca.sessions.config import load_config
 from meca.sessions.control import SESSION_DAG_ID as DAG_ID
 from meca.sessions.control import booking_json
-from meca.sessions.ledger import BookingNotFound, get_booking
+from meca.sessions.ledger import Booking, BookingNotFound
 from meca.sessions.request import ANY_REGION, BookingRefused
 from meca.web import calendar_api
-from meca.web.auth import NotAuthenticated, api_user, not_authenticated_handler, page_user
+from meca.web.auth import add_auth_handlers, requires_meca
 from meca.web.calendar_api import RegistryUnavailable, registered_regions, text_colour
-from meca.web.database import DataDatabaseUnavailable, data_engine
+from meca.web.database import DataDatabaseUnavailable
+from meca.web.session_access import session_for
 
 URL_PREFIX = "/meca/calendar"
 STATIC = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters.update(text_colour=text_colour)
 
-pages = APIRouter(dependencies=[Depends(page_user)])
-static = APIRouter(dependencies=[Depends(api_user)])
+pages = APIRouter(dependencies=[Depends(requires_meca(CALENDAR, page=True))])
+static = APIRouter(dependencies=[Depends(requires_meca(CALENDAR))])
 
 
 def airflow_root(request: Request) -> str:
@@ -66,11 +70,10 @@ def calendar_page(request: Request) -> HTMLResponse:
 
 
 @pages.get("/sessions/{session_id}", response_class=HTMLResponse)
-def session_page(request: Request, session_id: str) -> HTMLResponse:
+def session_page(
+    request: Request, session_id: str, booking: Annotated[Booking, Depends(session_for("GET", page=True))]
+) -> HTMLResponse:
     """One session: its booking and placement, its VMs (loaded live by the page), start and stop all."""
-    booking = get_booking(data_engine(), session_id)
-    if booking is None:
-        raise HTTPException(404, f"no booking has session id {session_id!r}")
     colours = {region.name: region.colour for region in registered_regions()}
     context: dict[str, Any] = {
         "title": booking.title,
@@ -116,7 +119,7 @@ def create_app() -> FastAPI:
     app.include_router(pages)
     app.include_router(calendar_api.router)
     app.include_router(static)
-    app.add_exception_handler(NotAuthenticated, not_authenticated_handler)  # type: ignore[arg-type]
+    add_auth_handlers(app)
     app.add_exception_handler(BookingRefused, _refused)
     for error in ERROR_STATUS:
         app.add_exception_handler(error, _error)

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Response
 
-from meca.web.auth import api_user
+from meca.security.roles import DATA
+from meca.web.auth import requires_meca
 from meca.web.database import data_engine
 from meca.web.queries import OpenAlert, RegionStatus, open_alerts, region_statuses
 
 CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
-router = APIRouter(dependencies=[Depends(api_user)])
+router = APIRouter(dependencies=[Depends(requires_meca(DATA))])
 
 Sample = tuple[dict[str, str], float]
 

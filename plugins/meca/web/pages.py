@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from meca.security.roles import DASHBOARD
 from meca.web import humanize
-from meca.web.auth import page_user
+from meca.web.auth import requires_meca
 from meca.web.charts import percent_chart, used_chart
 from meca.web.database import data_engine
 from meca.web.queries import (
@@ -33,7 +34,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters.update(human=humanize.human, utc=humanize.utc, age=humanize.age)
 templates.env.globals.update(gauge=gauge, level=level, used_of_total=humanize.used_of_total, windows=WINDOWS)
 
-router = APIRouter(dependencies=[Depends(page_user)])
+router = APIRouter(dependencies=[Depends(requires_meca(DASHBOARD, page=True))])
 
 
 def _seat_matrix(seats: list[Seats]) -> tuple[list[str], dict[tuple[str, str], Seats]]:

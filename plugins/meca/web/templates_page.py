@@ -1,8 +1,8 @@
 """The template status page: templates by regions (version, checksum, state, last verified, last error).
 
 A FastAPI app mounted by :class:`meca.plugin.MecaPlugin` at ``/meca/templates``: ``/`` is the HTML
-page, ``/api/status`` the same rows as JSON. Both need an authenticated Airflow user (the
-dashboard's :mod:`meca.web.auth`); the rows come from the ``template_status`` table of the MECA
+page, ``/api/status`` the same rows as JSON. Both need an authenticated Airflow user with ``can_read``
+on ``MECA Templates`` (:mod:`meca.web.auth`); the rows come from the ``template_status`` table of the MECA
 data database, written by the ``meca_template_replication`` DAG.
 """
 
@@ -17,16 +17,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from meca.mgtr.status import StatusRow, status_rows
+from meca.security.roles import TEMPLATES
 from meca.web import humanize
-from meca.web.auth import NotAuthenticated, api_user, not_authenticated_handler, page_user
+from meca.web.auth import add_auth_handlers, requires_meca
 from meca.web.database import DataDatabaseUnavailable, data_engine
 
 URL_PREFIX = "/meca/templates"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters.update(utc=humanize.utc)
 
-pages = APIRouter(dependencies=[Depends(page_user)])
-api = APIRouter(dependencies=[Depends(api_user)])
+pages = APIRouter(dependencies=[Depends(requires_meca(TEMPLATES, page=True))])
+api = APIRouter(dependencies=[Depends(requires_meca(TEMPLATES))])
 
 
 def matrix(rows: list[StatusRow]) -> tuple[list[str], list[str], dict[tuple[str, str], StatusRow]]:
@@ -74,7 +75,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="MECA template replication", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(pages)
     app.include_router(api)
-    app.add_exception_handler(NotAuthenticated, not_authenticated_handler)  # type: ignore[arg-type]
+    add_auth_handlers(app)
     app.add_exception_handler(DataDatabaseUnavailable, _unavailable)
     return app
 

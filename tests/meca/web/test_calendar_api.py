@@ -1,8 +1,10 @@
 """The calendar app inside Airflow's own api-server app, against a simulated two-region federation.
 
-Two real Airflow users (SimpleAuthManager): a ``viewer``, who may look but not operate runs, and a
-``user`` (a teacher), who may trigger and operate runs. Bookings are stored with the ledger; the VMs
-are deployed in the simulator by the session code itself and looked at with a plain ``cs`` client.
+Real Airflow users (SimpleAuthManager): a ``viewer``, who may look but not operate runs, and two
+teachers (role ``user``), who may trigger runs and operate their own sessions: ``ann@example.org``
+owns the bookings made here (their owner is her e-mail), ``teacher1`` does not. Bookings are stored
+with the ledger; the VMs are deployed in the simulator by the session code itself and looked at with
+a plain ``cs`` client.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ COLOURS = {"alpha": "#1f77b4", "beta": "#ffd43b"}
 GIB = 1024**3
 ROOM = RegionCapacity(64 * GIB, 64_000, measured_at=datetime.now(UTC), source="region")
 SMALL = OfferingSize.of(OFFERING, 1, 1000, 1024)
-USERS = {"viewer1": "viewer", "teacher1": "user"}
+USERS = {"viewer1": "viewer", "teacher1": "user", "ann@example.org": "user"}
+OWNER = "ann@example.org"
 
 
 @dataclass
@@ -63,7 +66,7 @@ class Calendar:
 
 @pytest.fixture(scope="module")
 def calendar(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calendar]:
-    """Airflow's api-server app (plugins mounted) with a viewer and a teacher logged in."""
+    """Airflow's api-server app (plugins mounted) with a viewer and two teachers logged in."""
     passwords = {name: secrets.token_urlsafe(12) for name in USERS}
     passwords_file: Path = tmp_path_factory.mktemp("auth") / "passwords.json"
     passwords_file.write_text(json.dumps(passwords))
@@ -327,22 +330,27 @@ def test_stop_all_and_start_all_move_only_the_sessions_vms_and_need_the_right_to
     wait_running(cloud, session, 3)
     wait_running(cloud, other, 1)
 
-    forbidden = calendar.post(session_url(session, "/stop"), user="viewer1")
-    assert forbidden.status_code == 403
+    for user in ("viewer1", "teacher1"):
+        forbidden = calendar.post(session_url(session, "/stop"), user=user)
+        assert forbidden.status_code == 403, forbidden.text
+        assert forbidden.json() == {
+            "detail": f"user {user!r} may not change session {session!r}: it is not theirs, "
+            "and other people's sessions need can_edit on MECA Sessions"
+        }
     assert set(states(cloud, session).values()) == {"Running"}
 
-    stopped = calendar.post(session_url(session, "/stop"), user="teacher1")
+    stopped = calendar.post(session_url(session, "/stop"), user=OWNER)
     assert stopped.status_code == 200, stopped.text
     assert sorted(vm["name"] for vm in stopped.json()["changed"]) == sorted(states(cloud, session))
     assert stopped.json()["errors"] == []
     assert set(states(cloud, session).values()) == {"Stopped"}
     assert set(states(cloud, other).values()) == {"Running"}
 
-    again = calendar.post(session_url(session, "/stop"), user="teacher1").json()
+    again = calendar.post(session_url(session, "/stop"), user=OWNER).json()
     assert (len(again["changed"]), len(again["left_alone"])) == (0, 3)
 
-    started = calendar.post(session_url(session, "/start"), user="teacher1")
+    started = calendar.post(session_url(session, "/start"), user=OWNER)
     assert started.status_code == 200, started.text
     assert [vm["state"] for vm in started.json()["changed"]] == ["Running"] * 3
     assert set(states(cloud, session).values()) == {"Running"}
-    assert calendar.post(session_url(session, "/reboot"), user="teacher1").status_code == 422
+    assert calendar.post(session_url(session, "/reboot"), user=OWNER).status_code == 422

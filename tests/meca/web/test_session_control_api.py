@@ -1,8 +1,9 @@
 """Cancel and extend a session over the plugin's JSON endpoints, inside Airflow's own api-server app.
 
 The app is Airflow's own (plugins mounted) with the SimpleAuthManager and one user per role that
-matters: a ``viewer`` may look at a session but not cancel or extend it; a ``user`` (a teacher) and
-an ``admin`` may.
+matters. Every user may look at a session (the SimpleAuthManager lets every user read every custom
+view); a ``viewer`` may not cancel or extend it; a ``user`` (a teacher) only when they own it (the
+booking's owner is their user name, ignoring case); ``op`` and ``admin`` may change every session.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ ALPHA = Region("cloudstack_alpha", "alpha", 1, "Alpha", "Torino", "IT", 45.0, 7.
 ROOM = RegionCapacity(64 * GIB, 64_000, measured_at=datetime.now(UTC), source="region")
 
 
-#: user name -> (role, password)
+#: user name -> (role, password); ``ann@example.org`` owns the session, ``bob@example.org`` does not.
 USERS = {
     "viewer1": ("viewer", "view-pass-123"),
-    "teacher1": ("user", "teach-pass-123"),
+    "ann@example.org": ("user", "teach-pass-123"),
+    "bob@example.org": ("user", "teach-pass-456"),
+    "op1": ("op", "op-pass-123"),
     "admin1": ("admin", "admin-pass-123"),
 }
+OWNER = "ann@example.org"
 
 
 @dataclass
@@ -83,26 +87,30 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     engine = create_engine(f"sqlite:///{tmp_path / 'meca-data.db'}")
     upgrade(engine)
     monkeypatch.setenv("MECA_DATA_DB_URL", engine.url.render_as_string(hide_password=False))
+    _book(engine, SESSION, owner="Ann@Example.org")
+    yield engine
+    engine.dispose()
+
+
+def _book(engine: Engine, session_id: str, *, owner: str) -> None:
     now = datetime.now(UTC)
     start = now + timedelta(hours=1)
     conf = {
         "start": start.isoformat(),
         "end": (start + timedelta(hours=2)).isoformat(),
         "title": "Cloud lab",
-        "owner": "teacher@example.org",
+        "owner": owner,
         "region": "alpha",
         "template": "Ubuntu 22.04",
         "instances": 3,
         "offering": "Small",
     }
     facts = RegionChoiceInput(ALPHA, ROOM, OfferingSize.of("Small", 1, 1000, 1024), template_ready=True)
-    reserve(engine, SessionRequest.from_conf(conf, now=now), session_id=SESSION, regions=[facts], now=now)
-    yield engine
-    engine.dispose()
+    reserve(engine, SessionRequest.from_conf(conf, now=now), session_id=session_id, regions=[facts], now=now)
 
 
-def _url(action: str = "") -> str:
-    return PREFIX + quote(SESSION, safe="") + action
+def _url(action: str = "", session_id: str = SESSION) -> str:
+    return PREFIX + quote(session_id, safe="") + action
 
 
 def test_every_route_needs_a_user(airflow_api: Api, engine: Engine) -> None:
@@ -131,14 +139,51 @@ def test_a_viewer_may_look_but_not_cancel_or_extend(airflow_api: Api, engine: En
     for refused in (cancel, extend):
         assert refused.status_code == 403, refused.text
         assert refused.json() == {
-            "detail": "user 'viewer1' may not edit the runs of DAG meca_classroom_session, "
-            "which changing a session needs"
+            "detail": f"user 'viewer1' may not change session {SESSION!r}: it is not theirs, "
+            "and other people's sessions need can_edit on MECA Sessions"
         }
     booking = get_booking(engine, SESSION)
     assert (booking.state, booking.end, booking.changed_by) == ("accepted", end, None)
 
 
-@pytest.mark.parametrize("user", ["teacher1", "admin1"])
+def test_a_teacher_may_not_change_another_teachers_session(airflow_api: Api, engine: Engine) -> None:
+    other = airflow_api.auth("bob@example.org")
+    end = get_booking(engine, SESSION).end
+
+    shown = airflow_api.client.get(_url(), headers=other)
+    cancel = airflow_api.client.post(_url("/cancel"), headers=other)
+    extend = airflow_api.client.post(
+        _url("/extend"), headers=other, json={"end": (end + timedelta(minutes=30)).isoformat()}
+    )
+
+    # The SimpleAuthManager lets every user read every custom view, MECA Sessions included.
+    assert shown.status_code == 200, shown.text
+    for refused in (cancel, extend):
+        assert refused.status_code == 403, refused.text
+        assert refused.json() == {
+            "detail": f"user 'bob@example.org' may not change session {SESSION!r}: it is not theirs, "
+            "and other people's sessions need can_edit on MECA Sessions"
+        }
+    booking = get_booking(engine, SESSION)
+    assert (booking.state, booking.end, booking.changed_by) == ("accepted", end, None)
+
+
+def test_owning_a_session_is_not_enough_without_the_right_to_trigger_sessions(
+    airflow_api: Api, engine: Engine
+) -> None:
+    _book(engine, "viewers-lab", owner="Viewer1")
+
+    cancel = airflow_api.client.post(_url("/cancel", "viewers-lab"), headers=airflow_api.auth("viewer1"))
+
+    assert cancel.status_code == 403, cancel.text
+    assert cancel.json() == {
+        "detail": "user 'viewer1' owns session 'viewers-lab' but may not trigger runs of DAG "
+        "meca_classroom_session, which using one's own sessions needs"
+    }
+    assert get_booking(engine, "viewers-lab").state == "accepted"
+
+
+@pytest.mark.parametrize("user", [OWNER, "op1", "admin1"])
 def test_cancel_records_who_and_is_shown(airflow_api: Api, engine: Engine, user: str) -> None:
     shown = airflow_api.client.get(_url(), headers=airflow_api.auth(user))
     assert shown.status_code == 200
@@ -168,7 +213,7 @@ def test_extension_refusals_are_explained(airflow_api: Api, engine: Engine) -> N
     }
     for new_end, message in cases.items():
         response = airflow_api.client.post(
-            _url("/extend"), headers=airflow_api.auth("teacher1"), json={"end": new_end}
+            _url("/extend"), headers=airflow_api.auth(OWNER), json={"end": new_end}
         )
         assert response.status_code == 409, response.text
         assert response.json() == {"detail": [message]}

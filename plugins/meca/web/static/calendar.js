@@ -176,6 +176,12 @@ document.addEventListener("DOMContentLoaded", () => {
     },
     eventDidMount: (info) => {
       const p = info.event.extendedProps;
+      if (p.busy) {
+        // Someone else's session (the feed shows it without id, title or owner).
+        info.el.dataset.busy = p.region;
+        info.el.title = `Booked by someone else · ${p.region}`;
+        return;
+      }
       info.el.dataset.sessionId = p.session_id;
       info.el.dataset.region = p.region;
       info.el.title = `${info.event.title}\n${p.owner} · ${p.region} · ${p.instances} × ${p.template} (${p.offering}) · ${p.state}`;
