@@ -12,12 +12,13 @@ from meca.web.calendar_app import URL_PREFIX as CALENDAR_PREFIX
 from meca.web.calendar_app import app as calendar_app
 from meca.web.session_control_app import URL_PREFIX as SESSIONS_PREFIX
 from meca.web.session_control_app import app as session_control_app
+from meca.web.session_dag_guard import SessionDagGuard
 from meca.web.templates_page import URL_PREFIX as TEMPLATES_PREFIX
 from meca.web.templates_page import app as templates_app
 
 
 class MecaPlugin(AirflowPlugin):
-    """The ``meca`` plugin; the web pages are added here as FastAPI apps as they are written."""
+    """The ``meca`` plugin: the web pages as FastAPI apps, and a guard on Airflow's own REST API."""
 
     name = "meca"
     fastapi_apps: list[Any] = [
@@ -25,6 +26,9 @@ class MecaPlugin(AirflowPlugin):
         {"app": templates_app, "url_prefix": TEMPLATES_PREFIX, "name": "MECA template replication"},
         {"app": session_control_app, "url_prefix": SESSIONS_PREFIX, "name": "MECA session control"},
         {"app": calendar_app, "url_prefix": CALENDAR_PREFIX, "name": "MECA calendar"},
+    ]
+    fastapi_root_middlewares: list[Any] = [
+        {"middleware": SessionDagGuard, "args": [], "kwargs": {}, "name": "MECA session DAG guard"},
     ]
     external_views: list[Any] = [
         {

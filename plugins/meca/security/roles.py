@@ -10,8 +10,11 @@ tests every user may read every MECA page, see :mod:`meca.web.auth`):
   logs), reads the MECA dashboard, calendar and template status page, and looks at, cancels,
   extends, starts and stops the sessions they own. No other DAG, no Connections, Variables, Pools,
   Config or Users, no raw data. FAB lets a user trigger a DAG only with ``can_edit`` on that DAG
-  (``is_authorized_dag`` checks ``PUT`` on the DAG for every change to a sub-entity), so a Teacher
-  may also pause that DAG; they may not edit, clear or delete its runs (no ``can_edit`` or
+  (``is_authorized_dag`` checks ``PUT`` on the DAG for every change to a sub-entity), which would
+  also let a Teacher pause it; :mod:`meca.web.session_dag_guard`, a root middleware of the
+  api-server, refuses with 403 pausing or unpausing that DAG (and any bulk pause) and any trigger
+  whose ``conf.owner`` is not the user's own name or e-mail, to everyone without ``can_edit`` on
+  :data:`ALL_SESSIONS`. They may not edit, clear or delete its runs (no ``can_edit`` or
   ``can_delete`` on DAG runs or task instances). The template status page is read-only and tells
   a teacher which templates are Ready where, which booking needs, so Teachers may read it.
 - **Analyst**: reads the dashboard, the data (``/metrics``) and the template status page. No DAG.
