@@ -1,7 +1,9 @@
 """The simulator's admin API: health, region listing and run-time fault changes (JSON over HTTP).
 
-``GET /health``, ``GET /regions``, ``GET /regions/{name}`` and ``PATCH /regions/{name}/faults``
-with a JSON object of :class:`~cloudstack_simulator.faults.Faults` fields.
+``GET /health``, ``GET /regions``, ``GET /regions/{name}``, ``GET /regions/{name}/deployed-vms``
+(read-only: every VM ever deployed in the region, expunged ones included; ``?name_prefix=`` filters)
+and ``PATCH /regions/{name}/faults`` with a JSON object of :class:`~cloudstack_simulator.faults.Faults`
+fields.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def build_admin_app(simulator: Simulator) -> web.Application:
     app.router.add_get("/health", _health)
     app.router.add_get("/regions", _regions)
     app.router.add_get("/regions/{name}", _region)
+    app.router.add_get("/regions/{name}/deployed-vms", _deployed_vms)
     app.router.add_patch("/regions/{name}/faults", _patch_faults)
     return app
 
@@ -70,6 +73,15 @@ async def _regions(request: web.Request) -> web.Response:
 
 async def _region(request: web.Request) -> web.Response:
     return web.json_response(region_view(_find_region(request)))
+
+
+async def _deployed_vms(request: web.Request) -> web.Response:
+    region = _find_region(request)
+    deployed = getattr(region.cloud, "deployed_vms", None)
+    if deployed is None:
+        raise _json_error(web.HTTPNotFound, f"region {region.spec.name} keeps no log of deployed VMs")
+    prefix = request.query.get("name_prefix", "")
+    return web.json_response({"region": region.spec.name, "vms": deployed(prefix)})
 
 
 async def _patch_faults(request: web.Request) -> web.Response:

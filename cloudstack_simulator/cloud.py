@@ -113,6 +113,16 @@ class RegionCloud:
             "downloads": len(state.downloads),
         }
 
+    def deployed_vms(self, name_prefix: str = "") -> list[dict[str, Any]]:
+        """Every VM ``deployVirtualMachine`` ever created here, oldest first, expunged ones included.
+
+        Each entry is ``{"id", "name", "created"}``; the log only grows (one small entry per deploy), so
+        tests can count the VMs a pipeline made even after it destroyed them.
+
+        :param name_prefix: only the VMs whose name starts with it.
+        """
+        return [dict(vm) for vm in self.state.deployed if vm["name"].startswith(name_prefix)]
+
     async def aclose(self) -> None:
         """Cancel template downloads still running and wait for them to end."""
         tasks = list(self.state.downloads.values())

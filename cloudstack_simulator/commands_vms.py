@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudstack_simulator.capacity import host_usage
+from cloudstack_simulator.clock import cs_time
 from cloudstack_simulator.errors import ApiError
 from cloudstack_simulator.ids import new_uuid
 from cloudstack_simulator.jobs import AsyncJob, JobFailure
@@ -142,6 +143,7 @@ def deploy_virtual_machine(state: RegionState, command: str, params: Params) -> 
     )
     state.next_instance_number += 1
     state.vms[vm.id] = vm
+    state.deployed.append({"id": vm.id, "name": vm.name, "created": cs_time(now)})
 
     def finish(job: AsyncJob) -> dict[str, Any]:
         try:

@@ -1,4 +1,4 @@
-"""A small client of the simulator's admin API (health, regions, fault injection)."""
+"""A small client of the simulator's admin API (health, regions, deployed VMs, fault injection)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,17 @@ class SimulatorControl:
         """
         return self._call("GET", f"/regions/{name}")
 
+    def deployed_vms(self, region: str, name_prefix: str = "") -> list[dict[str, Any]]:
+        """Every VM ever deployed in a region, oldest first, destroyed and expunged ones included.
+
+        :param region: the region's name.
+        :param name_prefix: only the VMs whose name starts with it.
+        :return: ``[{"id", "name", "created"}, ...]``.
+        :raises SimulatorControlError: on an unknown region.
+        """
+        answer = self._call("GET", f"/regions/{region}/deployed-vms", params={"name_prefix": name_prefix})
+        return list(answer["vms"])
+
     def set_faults(self, region: str, **faults: Any) -> dict[str, Any]:
         """Change some faults of a region; all or nothing.
 
@@ -49,8 +60,16 @@ class SimulatorControl:
         """
         return self._call("PATCH", f"/regions/{region}/faults", json=faults)
 
-    def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
-        response = requests.request(method, self.admin_url + path, json=json, timeout=self.timeout_s)
+    def _call(
+        self,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        response = requests.request(
+            method, self.admin_url + path, json=json, params=params, timeout=self.timeout_s
+        )
         if response.status_code >= 400:
             try:
                 message = response.json()["error"]

@@ -68,6 +68,8 @@ class RegionState:
             )
             self.templates[template.id] = template
         self.vms: dict[str, VirtualMachine] = {}
+        #: Every VM a deploy ever created, in order, expunged ones included (see :meth:`deployed_vms`).
+        self.deployed: list[dict[str, Any]] = []
         self.tags: dict[str, list[Tag]] = {}
         self.downloads: dict[str, asyncio.Task[None]] = {}
         self.next_instance_number = FIRST_INSTANCE_NUMBER

@@ -105,7 +105,10 @@ def _booked_conn_id(booking: dict[str, Any]) -> str:
     tags=["meca", "cloudstack", "sessions"],
     access_control=SESSION_DAG_ACCESS,
     doc_md=DOC_MD,
-    default_args={"owner": "meca-sessions", "retries": 0},
+    # A task whose worker dies is failed by the scheduler (no heartbeat) and must be tried again, or
+    # the session's run fails: every task here is safe to run again (it reads, waits, or counts
+    # what exists before it creates or destroys anything). Some ask for more retries below.
+    default_args={"owner": "meca-sessions", "retries": 1, "retry_delay": timedelta(seconds=10)},
 )
 def meca_classroom_session() -> None:
     """Book, provision at the start, tear down at the end."""

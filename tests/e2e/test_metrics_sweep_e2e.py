@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from cloudstack_simulator.testing import SimulatorHandle
-from meca.store import models
 from tests.e2e.airflow_cluster import AirflowCluster
+from tests.e2e.sweep_tables import stored_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -50,20 +49,6 @@ def test_sweep_stores_every_answering_region(
     summary = airflow_cluster.xcom(DAG_ID, run_id, "finalize")
     assert summary["stale"] == [region_down]
     sampled_at = datetime.fromisoformat(summary["sampled_at"])
-    with Session(e2e_data_engine) as session:
-        health = dict(
-            session.execute(
-                select(models.Region.name, models.SweepHealth.status)
-                .join(models.Region)
-                .where(models.SweepHealth.sampled_at == sampled_at)
-            ).all()
-        )
-        stored_regions = set(
-            session.scalars(
-                select(models.Region.name)
-                .join(models.CapacitySample, models.CapacitySample.region_id == models.Region.id)
-                .where(models.CapacitySample.sampled_at == sampled_at)
-            )
-        )
+    health, stored_regions = stored_sweep(e2e_data_engine, sampled_at)
     assert health == {name: ("error" if name == region_down else "ok") for name in names}
     assert stored_regions == set(names) - {region_down}

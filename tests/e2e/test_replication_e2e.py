@@ -9,29 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from cs import CloudStack
 from sqlalchemy import Engine
 
 from cloudstack_simulator.airflow_connections import airflow_env
 from cloudstack_simulator.testing import SimulatorHandle
-from meca.mgtr.layout import TemplateConfig
-from meca.mgtr.publish import serve_staging
 from meca.mgtr.status import status_rows
-from mgtr_repository.publish import publish
-from mgtr_repository.server import run_mgtr_server
 from tests.e2e.airflow_cluster import AirflowCluster
+from tests.e2e.replication_setup import IMAGE, replication_setup
 
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "meca_template_replication"
 REPO = Path(__file__).resolve().parents[2]
-IMAGE = random.Random(4).randbytes(300_000)
 
 
 @pytest.fixture(scope="module")
@@ -39,47 +33,17 @@ def replication_cluster(
     seed_simulator: SimulatorHandle, e2e_data_engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[AirflowCluster, str]]:
     work = tmp_path_factory.mktemp("replication-e2e")
-    root = work / "repository"
-    image = work / "demo.qcow2"
-    image.write_bytes(IMAGE)
-    config = TemplateConfig(
-        name="demo",
-        version="01.00",
-        os_type="Ubuntu 22.04",
-        format="QCOW2",
-        hypervisor="KVM",
-        description="demo",
-    )
-    publish(image, root / "MGTR/demo/01.00", config, volume_size=100_000)
-    with run_mgtr_server(root, work / "mgtr") as mgtr, serve_staging(work / "staging") as staging:
-        path = mgtr.remote_path("MGTR/demo")
-        catalog = work / "catalog.yaml"
-        catalog.write_text(
-            yaml.safe_dump(
-                {
-                    "os_types": {"Ubuntu 22.04": "Ubuntu 22.04 LTS"},
-                    "templates": [{"path": path, "regions": "all"}],
-                }
-            )
-        )
+    with replication_setup(work) as setup:
         env = airflow_env(seed_simulator.endpoints)
-        env.update(mgtr.connection_env("meca_mgtr"))
+        env.update(setup.env)
         env["AIRFLOW_CONN_MECA_DATA"] = json.dumps(
             {"conn_type": "sqlite", "host": e2e_data_engine.url.database}
         )
-        env["AIRFLOW_CONN_MECA_STAGING_HTTP"] = json.dumps(
-            {
-                "conn_type": "http",
-                "host": staging.base_url,
-                "extra": {"root": str(staging.root), "cache": str(work / "cache")},
-            }
-        )
-        env["AIRFLOW_VAR_MECA_TEMPLATES_CATALOG"] = str(catalog)
         with AirflowCluster(
             work / "airflow", dags_folder=REPO / "dags", plugins_folder=REPO / "plugins", env_extra=env
         ) as cluster:
             cluster.wait_for_dag(DAG_ID)
-            yield cluster, path
+            yield cluster, setup.path
 
 
 def test_the_template_reaches_ready_in_every_seed_region(

@@ -16,17 +16,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from cloudstack_simulator.testing import SimulatorHandle
 from meca.sessions.tags import vm_name
 from tests.e2e.airflow_cluster import AirflowCluster
-from tests.meca.sessions.session_cloud import raw_api, vms_of
+from tests.e2e.session_watch import booked_region, poll, running_vms, session_vms_anywhere, task_states
+from tests.meca.sessions.session_cloud import raw_api
 
 pytestmark = pytest.mark.e2e
 
@@ -46,8 +46,6 @@ DOC_NEW_END = "2026-12-01T11:30:00+01:00"
 REST = "2. The REST API"
 CONTROL = "Cancel and extend"
 CET = timezone(timedelta(hours=1))
-
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -115,60 +113,6 @@ def book_as_teacher(
     assert run["dag_run_id"] == run_id, run
     assert run["state"] == "queued", run
     return run
-
-
-def poll(what: str, timeout: float, probe: Callable[[], T | None], interval: float = 0.5) -> T:
-    """Call ``probe`` until it returns something other than None; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while (result := probe()) is None:
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(interval)
-    return result
-
-
-def task_states(cluster: AirflowCluster, dag_id: str, run_id: str) -> dict[str, str | None]:
-    return {ti["task_id"]: ti["state"] for ti in cluster.task_instances(dag_id, run_id)}
-
-
-def booked_region(cluster: AirflowCluster, run_id: str) -> str:
-    """The region ``reserve`` placed the session in, once it has succeeded."""
-
-    def reserved() -> str | None:
-        state = task_states(cluster, DAG_ID, run_id).get("reserve")
-        assert state not in ("failed", "upstream_failed"), f"reserve {state}"
-        return str(cluster.xcom(DAG_ID, run_id, "reserve")["region"]) if state == "success" else None
-
-    return poll(f"the booking of {run_id}", 120.0, reserved)
-
-
-def running_vms(
-    cluster: AirflowCluster,
-    seed_simulator: SimulatorHandle,
-    region: str,
-    run_id: str,
-    count: int,
-    timeout: float,
-) -> list[dict[str, Any]]:
-    """Wait until the region holds exactly ``count`` VMs of the session, all Running; return them."""
-    api = raw_api(seed_simulator, region)
-
-    def all_running() -> list[dict[str, Any]] | None:
-        states = task_states(cluster, DAG_ID, run_id)
-        assert "failed" not in states.values(), f"run {run_id}: {states}"
-        vms = vms_of(api, run_id)
-        return vms if len(vms) == count and {vm["state"] for vm in vms} == {"Running"} else None
-
-    return poll(f"{count} Running VMs of {run_id} in {region}", timeout, all_running)
-
-
-def session_vms_anywhere(seed_simulator: SimulatorHandle, run_id: str) -> dict[str, list[str]]:
-    """``{region: [VM names]}`` of the session's VMs left in any region of the federation."""
-    left = {}
-    for region in seed_simulator.endpoints["regions"]:
-        names = [vm["name"] for vm in vms_of(raw_api(seed_simulator, region["name"]), run_id)]
-        if names:
-            left[region["name"]] = names
-    return left
 
 
 def reaped(cluster: AirflowCluster) -> dict[str, str]:

@@ -1,24 +1,50 @@
 """The deferrable waits of a session run: for its provisioning time, for its VMs, and for its end.
 
 Each operator defers to a trigger of :mod:`meca.triggers` and so holds no worker slot while it waits.
+A wait for a moment of the booking first reads the booking and does not defer when the wait is
+already decided (the moment has passed, the session is cancelled or unknown): Airflow 3.3 may fail a
+task whose trigger fires at once, when the executor's report of the deferral arrives after the task
+was already resumed (apache/airflow#66374, #72716), which happens with CeleryExecutor as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from airflow.sdk import BaseNotifier, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from meca.triggers.time_reached import DEFAULT_POLL_S, SessionTimeReachedTrigger
+from meca.triggers.time_reached import DEFAULT_POLL_S, SessionTimeReachedTrigger, moment_event
 from meca.triggers.vms_running import SessionVmsRunningTrigger
 
 
 def _refuse_unknown(session_id: str, event: dict[str, Any]) -> None:
     if event["status"] == "unknown":
         raise AirflowFailException(f"session {session_id} has no booking in the MECA data database")
+
+
+def _decided_now(data_conn_id: str, session_id: str, moment: str, offset_s: float) -> dict[str, Any] | None:
+    """The event a wait for the booking's moment would fire with now, or ``None`` when it must wait."""
+    from meca.sessions.ledger import get_booking
+    from meca.store.engine import get_engine
+
+    booking = get_booking(get_engine(data_conn_id), session_id)
+    return moment_event(booking, moment, offset_s, datetime.now(UTC))
+
+
+def _wait_for_moment(
+    operator: BaseOperator,
+    context: Any,
+    trigger: SessionTimeReachedTrigger,
+    then: Callable[[Any, dict[str, Any]], Any],
+) -> Any:
+    """Call ``then`` at once when the trigger's wait is already decided, else defer to the trigger."""
+    event = _decided_now(trigger.data_conn_id, trigger.session_id, trigger.moment, trigger.offset_s)
+    if event is not None:
+        return then(context, event)
+    operator.defer(trigger=trigger, method_name=then.__name__)
 
 
 class WaitForSessionStart(BaseOperator):
@@ -46,12 +72,12 @@ class WaitForSessionStart(BaseOperator):
         self.data_conn_id = data_conn_id
         self.poll_interval = poll_interval
 
-    def execute(self, context: Any) -> None:
-        """Defer until the provisioning time."""
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Defer until the provisioning time (go on at once when it has passed)."""
         trigger = SessionTimeReachedTrigger(
             self.session_id, "holds_from", 0.0, self.data_conn_id, self.poll_interval
         )
-        self.defer(trigger=trigger, method_name="execute_complete")
+        return _wait_for_moment(self, context, trigger, self.execute_complete)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Go on, skip when cancelled, fail when the booking is gone."""
@@ -145,15 +171,15 @@ class WaitForSessionEnd(BaseOperator):
         self.data_conn_id = data_conn_id
         self.poll_interval = poll_interval
 
-    def _wait(self, offset: timedelta, method_name: str) -> NoReturn:
+    def _wait(self, context: Any, offset: timedelta, then: Callable[[Any, dict[str, Any]], Any]) -> Any:
         trigger = SessionTimeReachedTrigger(
             self.session_id, "end", -offset.total_seconds(), self.data_conn_id, self.poll_interval
         )
-        self.defer(trigger=trigger, method_name=method_name)
+        return _wait_for_moment(self, context, trigger, then)
 
-    def execute(self, context: Any) -> None:
-        """Defer until the notice time."""
-        self._wait(self.notice, "give_notice")
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Defer until the notice time (give the notice at once when it has passed)."""
+        return self._wait(context, self.notice, self.give_notice)
 
     def give_notice(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Give the notice, then defer until the end (or stop now when cancelled)."""
@@ -167,7 +193,7 @@ class WaitForSessionEnd(BaseOperator):
         session = {"session_id": self.session_id, "end": event["end"]}
         for notifier in self.notifiers:
             notifier({**context, "meca_session": session})
-        self._wait(timedelta(0), "execute_complete")
+        return self._wait(context, timedelta(0), self.execute_complete)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """The end (or a cancellation) came."""

@@ -2,6 +2,7 @@
 
 The moment is read again from the booking (MECA data database) at every poll, so an extended session's
 end is followed, and a cancelled or unknown booking ends the wait at once. The trigger only reads.
+:func:`moment_event` is the decision, shared with the operators that check it before deferring.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -69,21 +70,38 @@ class SessionTimeReachedTrigger(BaseTrigger):
         """Read the booking, sleep until the target or the next poll, and repeat."""
         while True:
             booking = await read_booking(self.data_conn_id, self.session_id)
-            if booking is None:
-                yield TriggerEvent({"status": "unknown"})
+            event = moment_event(booking, self.moment, self.offset_s, datetime.now(UTC))
+            if event is not None:
+                yield TriggerEvent(event)
                 return
-            if booking.state == CANCELLED:
-                yield TriggerEvent({"status": "cancelled"})
-                return
+            if TYPE_CHECKING:
+                assert booking is not None  # moment_event has decided an unknown booking
             target = getattr(booking, self.moment) + timedelta(seconds=self.offset_s)
             left = (target - datetime.now(UTC)).total_seconds()
-            if left <= 0:
-                yield TriggerEvent(
-                    {"status": "reached", "target": target.isoformat(), "end": booking.end.isoformat()}
-                )
-                return
             self.log.info("session %s: %s at %s, %.0f s from now", self.session_id, self.moment, target, left)
-            await asyncio.sleep(min(self.poll_s, left))
+            await asyncio.sleep(max(0.0, min(self.poll_s, left)))
+
+
+def moment_event(
+    booking: Booking | None, moment: str, offset_s: float, now: datetime
+) -> dict[str, Any] | None:
+    """The event that ends a wait for ``booking.<moment> + offset_s`` at ``now``, or ``None`` to wait on.
+
+    :param booking: the session's booking, ``None`` when it has none.
+    :param moment: one of :data:`MOMENTS`.
+    :param offset_s: seconds added to the moment (negative: before it).
+    :param now: the time to decide at (timezone-aware).
+    :return: ``{"status": "unknown"}``, ``{"status": "cancelled"}``,
+        ``{"status": "reached", "target": iso, "end": iso}`` or ``None``.
+    """
+    if booking is None:
+        return {"status": "unknown"}
+    if booking.state == CANCELLED:
+        return {"status": "cancelled"}
+    target = getattr(booking, moment) + timedelta(seconds=offset_s)
+    if target > now:
+        return None
+    return {"status": "reached", "target": target.isoformat(), "end": booking.end.isoformat()}
 
 
 async def read_booking(data_conn_id: str, session_id: str) -> Booking | None:
