@@ -189,7 +189,7 @@ def test_fab_lets_a_teacher_trigger_and_follow_sessions_and_nothing_else(fab_aut
     assert dag("GET", DagAccessEntity.RUN, session)
     assert dag("GET", DagAccessEntity.TASK_INSTANCE, session)
     assert dag("GET", DagAccessEntity.TASK_LOGS, session)
-    assert dag("PUT", None, session)  # FAB's price for triggering: pausing the DAG (documented)
+    assert dag("PUT", None, session)  # FAB allows pausing with it; meca.web.session_dag_guard refuses that
     assert not dag("DELETE", None, session)
     assert not dag("PUT", DagAccessEntity.RUN, session)  # mark a run failed or success, clear it
     assert not dag("DELETE", DagAccessEntity.RUN, session)
