@@ -9,12 +9,9 @@ the api-server at it through ``MECA_DATA_DB_URL``.
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,9 +21,10 @@ from sqlalchemy import Engine
 from meca.metrics.collect import Offering, RegionSample, ZoneCapacity
 from meca.metrics.samples import write_error, write_sample
 from meca.regions import Region
+from tests.meca.web.simple_auth_api import logged_in_api_server
 
 PREFIX = "/meca/dashboard"
-USERNAME, PASSWORD = "viewer1", "view-pass-123"
+USERNAME = "viewer1"
 GIB = 1024**3
 
 #: region -> zone -> capacity type -> (used, total), in the types' units (bytes, MHz, count).
@@ -166,18 +164,5 @@ class Api:
 @pytest.fixture(scope="module")
 def airflow_api(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """Airflow's api-server app (plugins mounted), SimpleAuthManager, one ``viewer`` user logged in."""
-    passwords: Path = tmp_path_factory.mktemp("auth") / "passwords.json"
-    passwords.write_text(json.dumps({USERNAME: PASSWORD}))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"{USERNAME}:viewer")
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
-        from airflow.api_fastapi.app import create_app, purge_cached_app
-
-        purge_cached_app()
-        with TestClient(create_app(), follow_redirects=False) as client:
-            response = client.post("/auth/token", json={"username": USERNAME, "password": PASSWORD})
-            assert response.status_code == 201, response.text
-            yield Api(client, response.json()["access_token"])
-        purge_cached_app()
+    with logged_in_api_server({USERNAME: "viewer"}, tmp_path_factory.mktemp("auth")) as (client, tokens):
+        yield Api(client, tokens[USERNAME])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from meca.store.migrate import upgrade
 from meca.store.models import SessionBooking
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, raw_api, topology, vms_of
 from tests.meca.web.html_nodes import parse
+from tests.meca.web.simple_auth_api import logged_in_api_server
 
 PREFIX = "/meca/calendar"
 COLOURS = {"alpha": "#1f77b4", "beta": "#ffd43b"}
@@ -67,27 +67,8 @@ class Calendar:
 @pytest.fixture(scope="module")
 def calendar(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calendar]:
     """Airflow's api-server app (plugins mounted) with a viewer and two teachers logged in."""
-    passwords = {name: secrets.token_urlsafe(12) for name in USERS}
-    passwords_file: Path = tmp_path_factory.mktemp("auth") / "passwords.json"
-    passwords_file.write_text(json.dumps(passwords))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", ",".join(f"{n}:{r}" for n, r in USERS.items())
-        )
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords_file))
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
-        from airflow.api_fastapi.app import create_app, purge_cached_app
-
-        purge_cached_app()
-        with TestClient(create_app(), follow_redirects=False) as client:
-            tokens = {}
-            for name, password in passwords.items():
-                response = client.post("/auth/token", json={"username": name, "password": password})
-                assert response.status_code == 201, response.text
-                tokens[name] = response.json()["access_token"]
-            yield Calendar(client, tokens)
-        purge_cached_app()
+    with logged_in_api_server(USERS, tmp_path_factory.mktemp("auth")) as (client, tokens):
+        yield Calendar(client, tokens)
 
 
 @pytest.fixture

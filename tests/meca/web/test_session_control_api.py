@@ -8,8 +8,6 @@ booking's owner is their user name, ignoring case); ``op`` and ``admin`` may cha
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +24,7 @@ from meca.sessions.control import extend_session
 from meca.sessions.ledger import get_booking, reserve
 from meca.sessions.request import SessionRequest
 from meca.store.migrate import upgrade
+from tests.meca.web.simple_auth_api import logged_in_api_server
 
 PREFIX = "/meca/sessions/api/sessions/"
 SESSION = "manual__2026-03-04T09:00:00+00:00"
@@ -34,13 +33,13 @@ ALPHA = Region("cloudstack_alpha", "alpha", 1, "Alpha", "Torino", "IT", 45.0, 7.
 ROOM = RegionCapacity(64 * GIB, 64_000, measured_at=datetime.now(UTC), source="region")
 
 
-#: user name -> (role, password); ``ann@example.org`` owns the session, ``bob@example.org`` does not.
+#: user name -> SimpleAuthManager role; ``ann@example.org`` owns the session, ``bob@example.org`` does not.
 USERS = {
-    "viewer1": ("viewer", "view-pass-123"),
-    "ann@example.org": ("user", "teach-pass-123"),
-    "bob@example.org": ("user", "teach-pass-456"),
-    "op1": ("op", "op-pass-123"),
-    "admin1": ("admin", "admin-pass-123"),
+    "viewer1": "viewer",
+    "ann@example.org": "user",
+    "bob@example.org": "user",
+    "op1": "op",
+    "admin1": "admin",
 }
 OWNER = "ann@example.org"
 
@@ -59,27 +58,8 @@ class Api:
 @pytest.fixture(scope="module")
 def airflow_api(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """Airflow's api-server app (plugins mounted), SimpleAuthManager, the users of :data:`USERS` logged in."""
-    passwords: Path = tmp_path_factory.mktemp("auth") / "passwords.json"
-    passwords.write_text(json.dumps({user: password for user, (_, password) in USERS.items()}))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
-            ",".join(f"{user}:{role}" for user, (role, _) in USERS.items()),
-        )
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
-        from airflow.api_fastapi.app import create_app, purge_cached_app
-
-        purge_cached_app()
-        with TestClient(create_app(), follow_redirects=False) as client:
-            tokens = {}
-            for user, (_, password) in USERS.items():
-                response = client.post("/auth/token", json={"username": user, "password": password})
-                assert response.status_code == 201, response.text
-                tokens[user] = response.json()["access_token"]
-            yield Api(client, tokens)
-        purge_cached_app()
+    with logged_in_api_server(USERS, tmp_path_factory.mktemp("auth")) as (client, tokens):
+        yield Api(client, tokens)
 
 
 @pytest.fixture

@@ -9,12 +9,9 @@ Airflow itself answers what the guard lets through.
 from __future__ import annotations
 
 import asyncio
-import json
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +26,7 @@ from meca.web.session_dag_guard import (
     replaying,
     route_path,
 )
+from tests.meca.web.simple_auth_api import logged_in_api_server
 
 SESSION_DAG = "meca_classroom_session"
 DAG_URL = f"/api/v2/dags/{SESSION_DAG}"
@@ -37,12 +35,12 @@ RUNS_URL = f"{DAG_URL}/dagRuns"
 PAUSE_REFUSAL = "may not pause or unpause DAG meca_classroom_session"
 OWNER_REFUSAL = "teachers book sessions in their own name: set conf.owner to one of 'ann'"
 
-#: user name -> (role, password). ``ann`` and ``bob`` are teachers (``user``), ``op1`` an operator.
+#: user name -> SimpleAuthManager role. ``ann`` and ``bob`` are teachers (``user``), ``op1`` an operator.
 USERS = {
-    "ann": ("user", "teach-pass-123"),
-    "bob": ("user", "teach-pass-456"),
-    "op1": ("op", "op-pass-123"),
-    "viewer1": ("viewer", "view-pass-123"),
+    "ann": "user",
+    "bob": "user",
+    "op1": "op",
+    "viewer1": "viewer",
 }
 
 
@@ -93,27 +91,8 @@ def session_dag_in_db(airflow_db: None) -> None:
 @pytest.fixture(scope="module")
 def airflow_api(session_dag_in_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """Airflow's api-server app (plugins installed), SimpleAuthManager, the :data:`USERS` logged in."""
-    passwords: Path = tmp_path_factory.mktemp("auth") / "passwords.json"
-    passwords.write_text(json.dumps({user: password for user, (_, password) in USERS.items()}))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
-            ",".join(f"{user}:{role}" for user, (role, _) in USERS.items()),
-        )
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        patch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
-        from airflow.api_fastapi.app import create_app, purge_cached_app
-
-        purge_cached_app()
-        with TestClient(create_app(), follow_redirects=False) as client:
-            tokens = {}
-            for user, (_, password) in USERS.items():
-                response = client.post("/auth/token", json={"username": user, "password": password})
-                assert response.status_code == 201, response.text
-                tokens[user] = response.json()["access_token"]
-            yield Api(client, tokens)
-        purge_cached_app()
+    with logged_in_api_server(USERS, tmp_path_factory.mktemp("auth")) as (client, tokens):
+        yield Api(client, tokens)
 
 
 @pytest.fixture
