@@ -102,7 +102,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _write_keys(workdir: Path) -> tuple[Path, Path, Path, str]:
+def write_keys(workdir: Path) -> tuple[Path, Path, Path, str]:
+    """Make a new host key and client key in ``workdir`` (mode 0600) and the client's authorized_keys.
+
+    :return: (host key file, client key file, authorized_keys file, ``"ssh-ed25519 AAAA..."`` of the host).
+    """
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     client_key = asyncssh.generate_private_key("ssh-ed25519", comment="mgtr-client")
     host_key_path = workdir / "ssh_host_ed25519_key"
@@ -189,7 +193,7 @@ def run_mgtr_server(root: Path, workdir: Path, *, backend: Backend = "auto") -> 
         backend = "openssh" if openssh_available() else "asyncssh"
     if backend == "openssh" and not openssh_available():
         raise RuntimeError(f"{SSHD} is not installed (Debian package openssh-server)")
-    host_key, client_key, authorized_keys, host_public = _write_keys(workdir)
+    host_key, client_key, authorized_keys, host_public = write_keys(workdir)
     log = workdir / f"{backend}.log"
     with log.open("wb") as log_file:
         if backend == "openssh":

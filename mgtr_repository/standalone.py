@@ -30,6 +30,7 @@ import asyncssh
 from meca.mgtr.layout import TemplateConfig
 from mgtr_repository.asyncssh_server import chrooted_sftp, start_server
 from mgtr_repository.publish import publish
+from mgtr_repository.server import write_keys
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,7 @@ def ensure_keys(state: Path) -> ServerKeys:
         return keys
     if any(present):
         raise ValueError(f"{state} holds only some of the MGTR keys; remove them all to make new ones")
-    for path, comment in ((keys.host_key, "mgtr-host"), (keys.client_key, "mgtr-client")):
-        key = asyncssh.generate_private_key("ssh-ed25519", comment=comment)
-        path.touch(mode=0o600)
-        path.write_bytes(key.export_private_key("openssh"))
-        if path == keys.client_key:
-            keys.authorized_keys.write_bytes(key.export_public_key("openssh"))
+    write_keys(state)
     log.info("made new SSH keys in %s", state)
     return keys
 
