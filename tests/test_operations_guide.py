@@ -239,13 +239,18 @@ def _for_database(block: str, name: str) -> str:
     )
 
 
+def _owned_database(admin: Engine, env: dict[str, str], name: str) -> str:
+    """Create the login role ``name`` and its own database ``name``; return the server's URL (no database)."""
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE ROLE "{name}" LOGIN'))
+        connection.execute(text(f'CREATE DATABASE "{name}" OWNER "{name}"'))
+    return f"postgresql+psycopg2://{env['PGUSER']}@{env['PGHOST']}:{env['PGPORT']}"
+
+
 @pytest.mark.postgres
 def test_the_postgresql_backup_and_restore_recipe(postgres_admin, meca_owner, tmp_path):
     admin, env = postgres_admin
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE ROLE "{meca_owner}" LOGIN'))
-        connection.execute(text(f'CREATE DATABASE "{meca_owner}" OWNER "{meca_owner}"'))
-    server = f"postgresql+psycopg2://{env['PGUSER']}@{env['PGHOST']}:{env['PGPORT']}"
+    server = _owned_database(admin, env, meca_owner)
     source = create_engine(f"{server}/{meca_owner}")
     upgrade(source)
     _fill(source, regions=3)
@@ -288,10 +293,7 @@ def test_the_postgresql_backup_and_restore_recipe(postgres_admin, meca_owner, tm
 @pytest.mark.postgres
 def test_a_failed_restore_changes_nothing(postgres_admin, meca_owner, tmp_path):
     admin, env = postgres_admin
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE ROLE "{meca_owner}" LOGIN'))
-        connection.execute(text(f'CREATE DATABASE "{meca_owner}" OWNER "{meca_owner}"'))
-    server = f"postgresql+psycopg2://{env['PGUSER']}@{env['PGHOST']}:{env['PGPORT']}"
+    server = _owned_database(admin, env, meca_owner)
     live = create_engine(f"{server}/{meca_owner}")
     upgrade(live)
     _fill(live, regions=20)
