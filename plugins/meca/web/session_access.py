@@ -38,9 +38,14 @@ def user_identities(user: BaseUser) -> frozenset[str]:
     return frozenset(name.strip().casefold() for name in names if isinstance(name, str) and name.strip())
 
 
+def is_own_name(user: BaseUser, owner: str) -> bool:
+    """Whether ``owner`` names ``user``: it is one of :func:`user_identities`, case and spaces aside."""
+    return owner.strip().casefold() in user_identities(user)
+
+
 def owns(user: BaseUser, booking: Booking) -> bool:
     """Whether ``user`` owns the session: its owner is one of :func:`user_identities`."""
-    return booking.owner.strip().casefold() in user_identities(user)
+    return is_own_name(user, booking.owner)
 
 
 def may_trigger_sessions(request: Request, user: BaseUser) -> bool:

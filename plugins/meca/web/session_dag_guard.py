@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meca.security.roles import ALL_SESSIONS, CAN_EDIT, SESSION_DAG_ID
 from meca.web.auth import is_authorized
-from meca.web.session_access import user_identities
+from meca.web.session_access import is_own_name, user_identities
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def booking_owner_refusal(user: BaseUser, body: bytes) -> str | None:
         payload = None
     conf = payload.get("conf") if isinstance(payload, dict) else None
     owner = conf.get("owner") if isinstance(conf, dict) else None
-    if isinstance(owner, str) and owner.strip().casefold() in identities:
+    if isinstance(owner, str) and is_own_name(user, owner):
         return None
     if payload is None:
         given = "a body that is not JSON"
