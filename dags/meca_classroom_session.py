@@ -15,7 +15,9 @@ from airflow.sdk import dag, get_current_context, task
 
 from meca.metrics.notifier import LogNotifier
 from meca.security.roles import SESSION_DAG_ACCESS
+from meca.sessions.lifecycle import release_on_failure
 from meca.sessions.params import session_params
+from meca.sessions.refused_exit import NO_RETRY_WHEN_REFUSED
 from meca.sessions.waits import WaitForSessionEnd, WaitForSessionStart, WaitForSessionVms
 
 if TYPE_CHECKING:
@@ -44,7 +46,8 @@ One run per session (trigger it with the form, the REST API or the calendar; its
 session id). The VMs are Running at the start and always destroyed at the end.
 
 1. **reserve** (a *setup* task): checks the request, places it and books the capacity in the MECA
-   data database. A refused booking fails here with the reasons, and nothing is created. With a
+   data database. A refused booking fails here with the reasons only (no retry, no traceback); it
+   is stored as `refused`, with what would fit instead, and nothing is created in any region. With a
    weekly recurrence every occurrence is booked at once, and **trigger_repeats** creates one run per
    later occurrence, its run id `<run id>.week<k>` (that run's reserve finds its booking). Each
    occurrence is a booking of its own: cancelling one run's session leaves the other weeks booked.
@@ -54,14 +57,18 @@ session id). The VMs are Running at the start and always destroyed at the end.
    `meca-session=<run id>`; a retry counts what exists and creates only what is missing. When the
    booked region is down and the booking was for "any" region, the session is first re-placed to
    the best other region with room (recorded: "re-placed: <region> unreachable at provision time").
-4. **check_running** defers until all N are Running and returns their name, state and address.
+   The booking is `provisioning` from here; a provisioning that fails for good makes it `failed`
+   and frees its seats at once.
+4. **check_running** defers until all N are Running and returns their name, state and address;
+   the booking is then `running`.
 5. **wait_for_end** defers until the end (following an extension), with a notice 10 minutes before;
    a cancellation ends it at once.
 6. **teardown** and **verify_clean** are *teardown* tasks: they run whatever happened upstream
    (failure, cancellation) and destroy with expunge everything tagged with the session in the
    region the booking holds now, then check that nothing is left (the run fails loudly otherwise).
    A run marked failed by hand still runs them (Airflow keeps it running until they are done);
-   `meca_session_reaper` destroys whatever a killed or abandoned run leaves.
+   `meca_session_reaper` destroys whatever a killed or abandoned run leaves. Once the VMs are gone
+   the booking is `ended` (at its end) or `failed` (before it), and holds nothing.
 """
 
 
@@ -113,16 +120,21 @@ def _booked_conn_id(booking: dict[str, Any]) -> str:
 def meca_classroom_session() -> None:
     """Book, provision at the start, tear down at the end."""
 
-    @task(multiple_outputs=True, retries=2, retry_delay=timedelta(seconds=10))
+    @task(
+        multiple_outputs=True,
+        retries=2,
+        retry_delay=timedelta(seconds=10),
+        retry_policy=NO_RETRY_WHEN_REFUSED,
+    )
     def reserve() -> dict[str, Any]:
         """Book the session and its weekly repeats, or find this run's booking; name its region's Connection.
 
-        The run of a later weekly occurrence finds the booking the series' first run made.
+        The run of a later weekly occurrence finds the booking the series' first run made. A refusal
+        is stored as a ``refused`` booking and fails this task with the reasons only (no traceback).
         """
-        from airflow.sdk.exceptions import AirflowFailException
-
         from meca.sessions.booking import book_run
         from meca.sessions.control import booking_json, region_conn_id
+        from meca.sessions.refused_exit import RefusedExit
         from meca.sessions.request import BookingRefused
         from meca.store.engine import get_engine
 
@@ -133,7 +145,11 @@ def meca_classroom_session() -> None:
                 engine, dict(get_current_context()["params"]), session_id=session_id, now=datetime.now(UTC)
             )
         except BookingRefused as refused:
-            raise AirflowFailException("The booking is refused:\n" + "\n".join(refused.messages)) from None
+            for message in refused.messages:
+                log.error("Refused: %s", message)
+            for alternative in refused.alternatives:
+                log.info("Would fit instead: %s", alternative["summary"])
+            raise RefusedExit("The booking is refused: " + " ".join(refused.messages)) from None
         log.info("Session %s booked in %s: %s", session_id, booking.region, "; ".join(booking.reasons))
         return {**booking_json(booking), "conn_id": region_conn_id(booking.region)}
 
@@ -153,6 +169,7 @@ def meca_classroom_session() -> None:
         retries=2,
         retry_delay=timedelta(seconds=20),
         execution_timeout=timedelta(minutes=30),
+        on_failure_callback=release_on_failure,
     )
     def provision(booking: dict[str, Any]) -> dict[str, Any]:
         """Create the missing VMs of the session (all in parallel) until it has exactly N.
@@ -163,10 +180,13 @@ def meca_classroom_session() -> None:
         :param booking: what ``reserve`` returned.
         """
         from meca.sessions.control import region_conn_id
+        from meca.sessions.ledger import advance
         from meca.sessions.replacement import provision_where_reachable
+        from meca.sessions.states import PROVISIONING
         from meca.store.engine import get_engine
 
         engine = get_engine()
+        advance(engine, booking["session_id"], PROVISIONING, now=datetime.now(UTC))
         current = _current_booking(engine, booking["session_id"])
         placed, report = asyncio.run(provision_where_reachable(engine, current, now=datetime.now(UTC)))
         for failure in report.failures:
@@ -193,12 +213,18 @@ def meca_classroom_session() -> None:
         :param booking: what ``reserve`` returned.
         """
         from meca.cloudstack.async_hook import CloudStackAsyncHook
+        from meca.sessions.lifecycle import finish
         from meca.sessions.teardown import teardown_session
+        from meca.store.engine import get_engine
 
         hook = CloudStackAsyncHook(cloudstack_conn_id=_booked_conn_id(booking))
         report = asyncio.run(teardown_session(hook, booking["session_id"]))
         for vm in report.destroyed:
             log.info("Destroyed %s (%s)", vm["name"], vm["id"])
+        if not report.errors:
+            finished = finish(get_engine(), booking["session_id"], now=datetime.now(UTC))
+            if finished is not None:
+                log.info("Session %s is %s", finished.session_id, finished.state)
         return {"destroyed": report.destroyed, "errors": report.errors}
 
     @task(retries=1, retry_delay=timedelta(seconds=30))
@@ -222,6 +248,7 @@ def meca_classroom_session() -> None:
     provisioned: Any = provision(booking)
     check_running = WaitForSessionVms(
         task_id="check_running",
+        on_failure_callback=release_on_failure,
         cloudstack_conn_id=provisioned["conn_id"],
         session_id="{{ run_id }}",
         count=booking["instances"],

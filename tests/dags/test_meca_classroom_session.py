@@ -105,6 +105,10 @@ def test_vms_are_running_before_the_start_and_gone_after_the_end(dagbag, cloud, 
     booking = get_booking(engine, run.run_id)
     assert booking is not None
     assert booking.region == "alpha"
+    assert booking.state == "ended"
+    assert not booking.holding
+    assert booking.running_since is not None
+    assert booking.running_since < start
 
 
 def test_failed_deploys_are_replaced_and_a_cancellation_tears_down_at_once(
@@ -161,7 +165,7 @@ def test_a_cancellation_before_the_start_skips_to_the_teardown(dagbag, cloud, en
     assert vms_of(raw_api(cloud, "alpha")) == []
 
 
-def test_a_refused_booking_creates_nothing_and_fails_the_run(dagbag, cloud, engine: Engine) -> None:
+def test_a_refused_booking_creates_nothing_and_fails_the_run(dagbag, cloud, engine: Engine, caplog) -> None:
     conf = _conf(timedelta(minutes=5), timedelta(hours=1), instances=2, region="gamma")
 
     run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
@@ -170,8 +174,20 @@ def test_a_refused_booking_creates_nothing_and_fails_the_run(dagbag, cloud, engi
     assert states["reserve"] == "failed"
     assert states["teardown"] == states["verify_clean"] == "upstream_failed"
     assert run.state == "failed"
-    assert get_booking(engine, run.run_id) is None
+    refused = get_booking(engine, run.run_id)
+    assert refused is not None
+    assert refused.state == "refused"
+    assert not refused.holding
+    assert refused.reasons == (
+        "The region 'gamma' is not one of the federation's regions (alpha, beta), nor \"any\".",
+    )
     assert vms_of(raw_api(cloud, "alpha")) == vms_of(raw_api(cloud, "beta")) == []
+    reserve_try = next(ti for ti in run.get_task_instances() if ti.task_id == "reserve")
+    assert reserve_try.try_number == 1  # a refusal is final: no retry
+    # The reserve task's log says why in one line per reason, without a traceback.
+    assert "Refused: The region 'gamma' is not one of the federation's regions" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert "Traceback" not in caplog.text
 
 
 def test_a_session_of_any_region_is_re_placed_when_its_region_is_down_at_provision_time(

@@ -69,13 +69,24 @@ def _provision(region: str, session_id: str, count: int) -> None:
     asyncio.run(run())
 
 
-def _failed_session_run(dagbag) -> str:
-    """The run id of a ``meca_classroom_session`` run that failed (its booking was refused)."""
+def _failed_session_run(dagbag, engine: Engine) -> str:
+    """The run id of a finished, failed ``meca_classroom_session`` run, with no booking of its own.
+
+    The run is refused, and its stored refusal is dropped: the test books that id itself, like the
+    booking of a run that failed after its ``reserve`` (killed, marked failed).
+    """
+    from sqlalchemy import delete
+
+    from meca.store.models import SessionBooking
+
     start = datetime.now(UTC) + timedelta(hours=1)
     conf = {"start": start.isoformat(), "end": (start - timedelta(minutes=5)).isoformat()}
     conf |= {"title": "t", "owner": "o", "template": TEMPLATE, "offering": OFFERING, "instances": 1}
     run = dagbag.get_dag("meca_classroom_session").test(run_conf=conf)
     assert run.state == "failed"
+    with engine.begin() as connection:
+        deleted = connection.execute(delete(SessionBooking).where(SessionBooking.session_id == run.run_id))
+    assert deleted.rowcount == 1  # the refusal was stored
     return run.run_id
 
 
@@ -96,7 +107,7 @@ def _reap(dagbag) -> tuple[Any, dict[str, Any]]:
 
 def test_destroys_what_no_live_booking_protects_and_keeps_the_rest(dagbag, cloud, engine: Engine) -> None:
     now = datetime.now(UTC)
-    failed_run = _failed_session_run(dagbag)
+    failed_run = _failed_session_run(dagbag, engine)
     for session_id in ("live", "cancelled", "elsewhere", failed_run):
         _book(engine, session_id, now=now)
     _book(engine, "ended", now=now - timedelta(hours=3))
@@ -159,7 +170,7 @@ PROVISION_SCRIPT = textwrap.dedent(
 
 
 def test_a_worker_killed_mid_provision_leaves_no_vm_after_the_reaper(dagbag, cloud, engine: Engine) -> None:
-    session_id = _failed_session_run(dagbag)  # the run of the session failed when its worker died
+    session_id = _failed_session_run(dagbag, engine)  # the run of the session failed when its worker died
     _book(engine, session_id, now=datetime.now(UTC))
     cloud.control.set_faults("alpha", job_slowdown=30.0)  # deploys take 9 s: the kill lands mid-way
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}

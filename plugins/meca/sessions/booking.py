@@ -22,55 +22,136 @@ from meca.sessions.capacity import (
     RegionChoiceInput,
     asked_capacity,
     asked_offering,
+    asked_offerings,
+    ready_templates,
     swept_capacity,
     swept_offering,
-    template_ready,
+    swept_offerings,
 )
-from meca.sessions.config import SessionsConfig
-from meca.sessions.ledger import Booking, get_booking, reserve
+from meca.sessions.config import SessionsConfig, load_config
+from meca.sessions.decision import Decision
+from meca.sessions.ledger import Booking, check, get_booking, record_refusal, reserve
 from meca.sessions.placement import unknown_region
 from meca.sessions.request import ANY_REGION, BookingRefused, SessionRequest
+from meca.sessions.states import REFUSED
 
 MAX_THREADS = 10
 
 
-def region_inputs(engine: Engine, request: SessionRequest, regions: list[Region]) -> list[RegionChoiceInput]:
-    """What each candidate region can give the session: the sweep's figures, else the region's own.
+def region_inputs(
+    engine: Engine, regions: list[Region], *, template: str, offering: str
+) -> list[RegionChoiceInput]:
+    """What every region can give a session of ``template`` and ``offering``.
 
-    Only the asked region is considered when the request names one.
-
-    :raises BookingRefused: when the request names a region that is not registered.
+    Capacity and offerings come from the latest sweep, else from the region; the templates Ready
+    there are always asked from the region (all regions in parallel).
     """
-    wanted = regions if request.region == ANY_REGION else [r for r in regions if r.name == request.region]
-    if not wanted:
-        raise unknown_region(request.region, [r.name for r in regions])
+    if not regions:
+        return []
     with engine.connect() as connection:
         swept = {
-            r.name: (swept_capacity(connection, r.name), swept_offering(connection, r.name, request.offering))
-            for r in wanted
+            r.name: (
+                swept_capacity(connection, r.name),
+                swept_offering(connection, r.name, offering),
+                swept_offerings(connection, r.name),
+            )
+            for r in regions
         }
-    hooks = [CloudStackHook(r.conn_id) for r in wanted]
+    hooks = [CloudStackHook(r.conn_id) for r in regions]
     for hook in hooks:
         hook.settings  # noqa: B018  # read every Connection here, not in the worker threads
     with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(hooks))) as pool:
-        return list(pool.map(lambda hook: _ask(hook, request, *swept[hook.region.name]), hooks))
+        return list(pool.map(lambda hook: _ask(hook, template, offering, *swept[hook.region.name]), hooks))
 
 
 def _ask(
     hook: CloudStackHook,
-    request: SessionRequest,
+    template: str,
+    offering_name: str,
     capacity: RegionCapacity | None,
     offering: OfferingSize | None,
+    offerings: tuple[str, ...],
 ) -> RegionChoiceInput:
     try:
-        ready = template_ready(hook, request.template)
+        templates = ready_templates(hook)
         if capacity is None:
             capacity = asked_capacity(hook)
         if offering is None:
-            offering = asked_offering(hook, request.offering)
+            offering = asked_offering(hook, offering_name)
+        if not offerings:
+            offerings = asked_offerings(hook)
     except CloudStackError as exc:
         return RegionChoiceInput(hook.region, None, None, template_ready=False, problem=str(exc))
-    return RegionChoiceInput(hook.region, capacity, offering, template_ready=ready)
+    return RegionChoiceInput(
+        hook.region,
+        capacity,
+        offering,
+        template_ready=template in templates,
+        templates=templates,
+        offerings=offerings,
+    )
+
+
+def _registered(conn_ids: list[str] | None) -> list[Region]:
+    return [get_region(conn_id) for conn_id in (conn_ids if conn_ids is not None else region_conn_ids())]
+
+
+def _asked(request: SessionRequest, regions: list[Region]) -> list[Region]:
+    """The regions to ask for a request: all of them (the alternatives may be elsewhere).
+
+    :raises BookingRefused: when the request names a region that is not registered.
+    """
+    if request.region != ANY_REGION and request.region not in {r.name for r in regions}:
+        raise unknown_region(request.region, [r.name for r in regions])
+    return regions
+
+
+def owner_problems(conf: Mapping[str, Any], own_names: frozenset[str] | None) -> list[str]:
+    """Why the caller may not book in the conf's owner's name (nothing for an operator: ``None``).
+
+    :param own_names: the names the caller may book under (lower-cased), ``None`` for anyone.
+    """
+    owner = conf.get("owner")
+    if own_names is None or not isinstance(owner, str) or not owner.strip():
+        return []
+    if owner.strip().casefold() in own_names:
+        return []
+    names = ", ".join(f"'{name}'" for name in sorted(own_names))
+    return [f"You book sessions in your own name: set the owner to {names}, not '{owner.strip()}'."]
+
+
+def decide_conf(
+    engine: Engine,
+    conf: Mapping[str, Any],
+    *,
+    now: datetime,
+    own_names: frozenset[str] | None = None,
+    config: SessionsConfig | None = None,
+    conn_ids: list[str] | None = None,
+) -> tuple[SessionRequest | None, Decision]:
+    """The booking decision for a conf, made before any run exists (nothing is written).
+
+    Every problem is listed at once: the conf's own (times, limits, text), the owner rule, and, when
+    the conf can be read, the regions' (region, template, offering, capacity) with the alternatives.
+
+    :param own_names: the names the caller may book under; ``None`` for an operator.
+    :returns: the request (``None`` when the conf cannot be read) and the decision.
+    """
+    rules = config if config is not None else load_config()
+    problems = owner_problems(conf, own_names)
+    try:
+        request = SessionRequest.from_conf(conf, now=now, config=rules)
+    except BookingRefused as refused:
+        return None, Decision(None, (*refused.messages, *problems))
+    try:
+        regions = _asked(request, _registered(conn_ids))
+    except BookingRefused as refused:
+        return request, Decision(None, (*refused.messages, *problems))
+    facts = region_inputs(engine, regions, template=request.template, offering=request.offering)
+    decision = check(engine, request, facts, now=now, config=rules)
+    if problems:
+        decision = Decision(None, (*problems, *decision.problems), decision.alternatives)
+    return request, decision
 
 
 def book(
@@ -81,6 +162,7 @@ def book(
     now: datetime,
     config: SessionsConfig | None = None,
     conn_ids: list[str] | None = None,
+    keep_refusal: bool = False,
 ) -> Booking:
     """Place and book a session in the federation's regions.
 
@@ -90,11 +172,20 @@ def book(
     :param now: the current time.
     :param config: the booking rules; read from ``include/sessions.yaml`` when not given.
     :param conn_ids: the region Connections; the ``meca_regions`` Variable when not given.
-    :raises BookingRefused: with the teacher-readable reasons.
+    :param keep_refusal: store a refusal as a ``refused`` booking (see :func:`~meca.sessions.ledger.reserve`).
+    :raises BookingRefused: with the teacher-readable reasons and the alternatives.
     """
-    regions = [get_region(conn_id) for conn_id in (conn_ids if conn_ids is not None else region_conn_ids())]
-    inputs = region_inputs(engine, request, regions)
-    return reserve(engine, request, session_id=session_id, regions=inputs, now=now, config=config)
+    regions = _asked(request, _registered(conn_ids))
+    facts = region_inputs(engine, regions, template=request.template, offering=request.offering)
+    return reserve(
+        engine,
+        request,
+        session_id=session_id,
+        regions=facts,
+        now=now,
+        config=config,
+        keep_refusal=keep_refusal,
+    )
 
 
 def book_run(
@@ -119,12 +210,25 @@ def book_run(
     :param now: the current time.
     :param config: the booking rules; read from ``include/sessions.yaml`` when not given.
     :param conn_ids: the region Connections; the ``meca_regions`` Variable when not given.
+    A refusal is stored as a ``refused`` booking under the run id, with its reasons and alternatives,
+    so the calendar, the session page and the API show it.
+
     :raises BookingRefused: with the teacher-readable reasons, also when the id is booked differently.
     """
     booked = get_booking(engine, session_id)
     if booked is None:
-        request = SessionRequest.from_conf(conf, now=now, config=config)
-        return book(engine, request, session_id=session_id, now=now, config=config, conn_ids=conn_ids)
+        try:
+            request = SessionRequest.from_conf(conf, now=now, config=config)
+            regions = _asked(request, _registered(conn_ids))
+        except BookingRefused as refused:
+            record_refusal(engine, session_id, conf, refused, now=now)
+            raise
+        facts = region_inputs(engine, regions, template=request.template, offering=request.offering)
+        return reserve(
+            engine, request, session_id=session_id, regions=facts, now=now, config=config, keep_refusal=True
+        )
+    if booked.state == REFUSED:
+        raise BookingRefused(list(booked.reasons), alternatives=list(booked.alternatives))
     problems = booked.differences(conf)
     if problems:
         raise BookingRefused(problems)

@@ -72,6 +72,8 @@ class RegionChoiceInput:
     :param template_ready: whether the requested template is Ready there.
     :param full_alert: the rule of an open alert marking the region full, or ``None``.
     :param problem: why the region could not be asked, or ``None``.
+    :param templates: the names of the templates Ready there (to answer an unknown name with them).
+    :param offerings: the names of its service offerings.
     """
 
     region: Region
@@ -80,6 +82,8 @@ class RegionChoiceInput:
     template_ready: bool
     full_alert: str | None = None
     problem: str | None = None
+    templates: tuple[str, ...] = ()
+    offerings: tuple[str, ...] = ()
 
 
 def _free(rows: Iterable[tuple[int, int, int, int | None]]) -> dict[int, int]:
@@ -127,6 +131,16 @@ def swept_offering(connection: Connection, region_name: str, offering: str) -> O
     return OfferingSize.of(offering, row.cpu_number, row.cpu_speed_mhz, row.memory_mib)
 
 
+def swept_offerings(connection: Connection, region_name: str) -> tuple[str, ...]:
+    """The names of the region's service offerings as the sweep last saw them, sorted."""
+    names = connection.scalars(
+        select(models.ServiceOffering.name)
+        .join(models.Region, models.Region.id == models.ServiceOffering.region_id)
+        .where(models.Region.name == region_name)
+    ).all()
+    return tuple(sorted(names))
+
+
 def full_alerts(connection: Connection) -> dict[str, str]:
     """Region name → rule of an open alert that marks the region full."""
     rows = connection.execute(
@@ -159,7 +173,13 @@ def asked_offering(hook: CloudStackHook, offering: str) -> OfferingSize | None:
     return None
 
 
-def template_ready(hook: CloudStackHook, template: str) -> bool:
-    """Whether an executable template named exactly ``template`` is Ready in the region."""
-    items = hook.list("listTemplates", templatefilter="executable", name=template)
-    return any(item.get("name") == template and item.get("isready") for item in items)
+def asked_offerings(hook: CloudStackHook) -> tuple[str, ...]:
+    """The names of the region's service offerings, asked with ``listServiceOfferings``, sorted."""
+    items = hook.list("listServiceOfferings")
+    return tuple(sorted({str(item["name"]) for item in items if item.get("name")}))
+
+
+def ready_templates(hook: CloudStackHook) -> tuple[str, ...]:
+    """The names of the executable templates Ready in the region (``listTemplates``), sorted."""
+    items = hook.list("listTemplates", templatefilter="executable")
+    return tuple(sorted({str(item["name"]) for item in items if item.get("isready") and item.get("name")}))

@@ -5,20 +5,25 @@ transactions run one at a time on SQLite and PostgreSQL alike: of two concurrent
 last free capacity exactly one is accepted, and the other sees it and is refused.
 
 A booking holds ``instances`` times its offering's memory and CPU in its region from ``holds_from`` (the
-start minus the provisioning lead time) to its end, while it is ``accepted``. The capacity left in a
-region over a window is the region's free capacity (:class:`~meca.sessions.capacity.RegionCapacity`)
-minus the peak of what the overlapping accepted bookings hold within that window.
+start minus the provisioning lead time) to its end, while it is ``accepted``, ``provisioning`` or
+``running`` (:data:`HOLDING`). The capacity left in a region over a window is the region's free
+capacity (:class:`~meca.sessions.capacity.RegionCapacity`, with the VMs of sessions Running at its
+measurement counted once) minus the peak of what the overlapping holding bookings hold within that
+window (:mod:`meca.sessions.decision`).
+
+The states and their moves are in :mod:`meca.sessions.states`.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from meca.sessions.capacity import (
     OfferingSize,
@@ -28,12 +33,13 @@ from meca.sessions.capacity import (
     swept_capacity,
 )
 from meca.sessions.config import SessionsConfig, load_config
-from meca.sessions.placement import Candidate, place, unknown_region
+from meca.sessions.decision import Availability, Decision, decide, holds_window
+from meca.sessions.holds import peak, read_holds
+from meca.sessions.placement import Candidate, place
 from meca.sessions.request import ANY_REGION, BookingRefused, SessionRequest, span, when
+from meca.sessions.states import ACCEPTED, CANCELLED, HOLDING, REFUSED, RUNNING, TRANSITIONS
 from meca.store.models import BookingLedgerLock, SessionBooking
 
-ACCEPTED = "accepted"
-CANCELLED = "cancelled"
 LEDGER = "bookings"
 
 
@@ -53,6 +59,8 @@ class Booking:
     :param reasons: why that region was chosen (a re-placement's reason first).
     :param holds_from: when its capacity starts being held (start minus the lead time).
     :param changed_by: who cancelled or extended it last, if anyone.
+    :param alternatives: what would have fitted instead, for a refused booking (JSON objects).
+    :param running_since: when all its VMs were first Running.
     """
 
     session_id: str
@@ -72,6 +80,13 @@ class Booking:
     instances: int
     comments: str
     changed_by: str | None
+    alternatives: tuple[dict[str, Any], ...] = ()
+    running_since: datetime | None = None
+
+    @property
+    def holding(self) -> bool:
+        """Whether the booking holds capacity in its region (accepted, provisioning or running)."""
+        return self.state in HOLDING
 
     @classmethod
     def from_row(cls, row: SessionBooking) -> Booking:
@@ -94,6 +109,8 @@ class Booking:
             instances=row.instances,
             comments=row.comments,
             changed_by=row.changed_by,
+            alternatives=tuple(json.loads(row.alternatives or "[]")),
+            running_since=row.running_since,
         )
 
     def to_conf(self) -> dict[str, Any]:
@@ -147,6 +164,7 @@ def reserve(
     regions: list[RegionChoiceInput],
     now: datetime,
     config: SessionsConfig | None = None,
+    keep_refusal: bool = False,
 ) -> Booking:
     """Place the session and book it (every weekly occurrence, all or nothing) in one transaction.
 
@@ -159,55 +177,111 @@ def reserve(
     :param regions: what is known about every candidate region (see :mod:`meca.sessions.booking`).
     :param now: the current time, recorded on the rows.
     :param config: the booking rules (lead time, home regions); read from the file when not given.
+    :param keep_refusal: store a refusal as a ``refused`` booking under ``session_id`` (the run's
+        ``reserve`` does, so the calendar and the API show it); otherwise a refusal changes nothing.
     :returns: the booking of the first occurrence.
-    :raises BookingRefused: unknown region, no region able to host it, or the id already used.
+    :raises BookingRefused: unknown region, no region able to host it (with the alternatives), or the
+        id already used.
     """
     rules = config if config is not None else load_config()
-    candidates_facts = _scope(request, regions)
-    windows = [(start - rules.lead_time, end) for start, end in request.occurrences()]
     with engine.begin() as connection:
         _lock(connection)
         existing = _find(connection, session_id)
         if existing is not None:
             return _same_or_refuse(existing, request, session_id)
-        alerts = full_alerts(connection)
-        candidates = [
-            Candidate(
-                facts=_with_alert(facts, alerts.get(facts.region.name)),
-                free_instances=_free_instances(connection, facts, windows),
-            )
-            for facts in candidates_facts
-        ]
-        placement = place(request, candidates, home=rules.home_region(request.owner))
-        size = next(c.facts.offering for c in candidates if c.name == placement.region)
-        assert size is not None
-        rows = [
-            SessionBooking(
-                session_id=occurrence_id(session_id, k),
-                series_id=session_id,
-                occurrence=k,
-                state=ACCEPTED,
-                region=placement.region,
-                asked_region=request.region,
-                title=request.title,
-                owner=request.owner,
-                template=request.template,
-                offering=request.offering,
-                instances=request.instances,
-                vm_memory_bytes=size.memory_bytes,
-                vm_cpu_mhz=size.cpu_mhz,
-                starts_at=start,
-                ends_at=end,
-                holds_from=start - rules.lead_time,
-                placement=json.dumps(placement.reasons),
-                comments=request.comments,
-                created_at=now,
-                changed_at=now,
-            )
-            for k, (start, end) in enumerate(request.occurrences())
-        ]
-        connection.execute(SessionBooking.__table__.insert(), [_values(row) for row in rows])
+        decision = decide_in(connection, request, regions, rules=rules, now=now)
+        if decision.placement is None:
+            if keep_refusal:
+                connection.execute(
+                    insert(SessionBooking),
+                    [_values(_refused_row(session_id, request.to_conf(), decision, now))],
+                )
+        else:
+            size = next(f.offering for f in regions if f.region.name == decision.placement.region)
+            assert size is not None
+            rows = [
+                SessionBooking(
+                    session_id=occurrence_id(session_id, k),
+                    series_id=session_id,
+                    occurrence=k,
+                    state=ACCEPTED,
+                    region=decision.placement.region,
+                    asked_region=request.region,
+                    title=request.title,
+                    owner=request.owner,
+                    template=request.template,
+                    offering=request.offering,
+                    instances=request.instances,
+                    vm_memory_bytes=size.memory_bytes,
+                    vm_cpu_mhz=size.cpu_mhz,
+                    starts_at=start,
+                    ends_at=end,
+                    holds_from=start - rules.lead_time,
+                    placement=json.dumps(decision.placement.reasons),
+                    comments=request.comments,
+                    created_at=now,
+                    changed_at=now,
+                )
+                for k, (start, end) in enumerate(request.occurrences())
+            ]
+            connection.execute(insert(SessionBooking), [_values(row) for row in rows])
+    if decision.placement is None:
+        raise decision.refusal()
     return Booking.from_row(rows[0])
+
+
+def decide_in(
+    connection: Connection,
+    request: SessionRequest,
+    regions: list[RegionChoiceInput],
+    *,
+    rules: SessionsConfig,
+    now: datetime,
+    exclude: str | None = None,
+) -> Decision:
+    """The booking decision for ``request`` with the ledger as ``connection`` sees it (nothing written).
+
+    :param regions: what every registered region can give; the open full alerts are added here.
+    :param exclude: a session whose own hold is left out.
+    """
+    alerts = full_alerts(connection)
+    facts = [_with_alert(f, alerts.get(f.region.name)) for f in regions]
+    since, until = holds_window(request, facts, rules, now)
+    availability = Availability(read_holds(connection, since, until), rules.lead_time, exclude=exclude)
+    return decide(request, facts, availability, rules=rules, now=now)
+
+
+def check(
+    engine: Engine,
+    request: SessionRequest,
+    regions: list[RegionChoiceInput],
+    *,
+    now: datetime,
+    config: SessionsConfig | None = None,
+) -> Decision:
+    """The decision :func:`reserve` would make now, without booking (the calendar's check)."""
+    rules = config if config is not None else load_config()
+    with engine.connect() as connection:
+        return decide_in(connection, request, regions, rules=rules, now=now)
+
+
+def record_refusal(
+    engine: Engine, session_id: str, conf: Mapping[str, Any], refused: BookingRefused, *, now: datetime
+) -> Booking:
+    """Store a run's refusal that came before any placement (a conf the rules refuse) as ``refused``.
+
+    The conf's text is cleaned of control characters and cut to the column sizes; times that cannot
+    be read are stored as ``now``. Nothing is held. An id already in the ledger is left as it is.
+    """
+    decision = Decision(None, tuple(refused.messages))
+    with engine.begin() as connection:
+        _lock(connection)
+        existing = _find(connection, session_id)
+        if existing is not None:
+            return Booking.from_row(existing)
+        row = _refused_row(session_id, conf, decision, now)
+        connection.execute(insert(SessionBooking), [_values(row)])
+    return Booking.from_row(row)
 
 
 def get_booking(engine: Engine, session_id: str) -> Booking | None:
@@ -230,7 +304,7 @@ def repeats_of(engine: Engine, series_id: str) -> list[Booking]:
 
 
 def bookings_between(
-    engine: Engine, since: datetime, until: datetime, *, states: tuple[str, ...] = (ACCEPTED,)
+    engine: Engine, since: datetime, until: datetime, *, states: tuple[str, ...] = HOLDING
 ) -> list[Booking]:
     """The bookings in ``states`` whose session overlaps ``[since, until)``, by start (for the calendar)."""
     table = SessionBooking.__table__
@@ -253,18 +327,45 @@ def cancel(engine: Engine, session_id: str, *, by: str, now: datetime) -> Bookin
     Cancelling a cancelled booking returns it unchanged.
 
     :raises BookingNotFound: for an unknown session id.
-    :raises BookingRefused: when the session has already ended.
+    :raises BookingRefused: when the session has already ended, failed or was refused.
     """
     with engine.begin() as connection:
         _lock(connection)
         row = _row(connection, session_id)
         if row.state == CANCELLED:
             return Booking.from_row(row)
+        if row.state not in HOLDING:
+            raise BookingRefused([f"The session {session_id} is {row.state}; it cannot be cancelled."])
         if row.ends_at <= now:
             raise BookingRefused(
                 [f"The session {session_id} ended at {when(row.ends_at)}; it cannot be cancelled."]
             )
         return _update(connection, row, state=CANCELLED, changed_at=now, changed_by=by)
+
+
+def advance(
+    engine: Engine, session_id: str, state: str, *, now: datetime, reason: str | None = None
+) -> Booking:
+    """Move a booking on in its lifecycle (:data:`meca.sessions.states.TRANSITIONS`).
+
+    A move to the state it is already in, or from a final state (cancelled, refused, ended, failed),
+    changes nothing and returns the booking as it is: the run's tasks may be retried, and a
+    cancellation wins over a late report. ``running`` records ``running_since``; ``failed`` adds
+    ``reason`` to the booking's reasons.
+
+    :raises BookingNotFound: for an unknown session id.
+    """
+    with engine.begin() as connection:
+        _lock(connection)
+        row = _row(connection, session_id)
+        if state not in TRANSITIONS.get(row.state, frozenset()):
+            return Booking.from_row(row)
+        changes: dict[str, object] = {"state": state, "changed_at": now}
+        if state == RUNNING:
+            changes["running_since"] = now
+        if reason is not None:
+            changes["placement"] = json.dumps([*json.loads(row.placement), reason])
+        return _update(connection, row, **changes)
 
 
 def extend(
@@ -277,11 +378,14 @@ def extend(
     capacity: RegionCapacity | None = None,
     config: SessionsConfig | None = None,
 ) -> Booking:
-    """Move the end of an accepted, unfinished booking later, when its region has room until then.
+    """Move the end of a holding, unfinished booking later, when its region has room until then.
+
+    The session's own VMs are counted once: its hold is left out of the window, and when they were
+    Running at the region's measurement, they are added back to the measured free capacity.
 
     :param capacity: the region's free capacity; the latest sweep's when not given.
     :raises BookingNotFound: for an unknown session id.
-    :raises BookingRefused: cancelled or ended, not later, too long, or no room in the region.
+    :raises BookingRefused: not holding, ended, not later, too long, or no room in the region.
     """
     rules = config if config is not None else load_config()
     with engine.begin() as connection:
@@ -296,17 +400,26 @@ def extend(
                 )
             else:
                 size = OfferingSize(row.offering, row.vm_memory_bytes, row.vm_cpu_mhz)
-                window = (row.ends_at, new_end)
-                free = _fits(connection, row.region, baseline, size, window, exclude=session_id)
+                since = min(baseline.measured_at, row.ends_at)
+                availability = Availability(
+                    read_holds(connection, since, new_end, regions=[row.region]),
+                    rules.lead_time,
+                    exclude=session_id,
+                )
+                memory, cpu = peak(availability.holds, row.region, row.ends_at, new_end, exclude=session_id)
+                free = availability.baseline(row.region, baseline).fits(size, memory, cpu)
                 if free < row.instances:
+                    zone = row.ends_at.tzinfo
                     problems.append(
                         f"Region {row.region} has room for only {free} VM(s) of '{row.offering}' "
-                        f"between {when(row.ends_at)} and {when(new_end)}, "
+                        f"between {when(row.ends_at)} and {when(new_end.astimezone(zone))}, "
                         f"and the session has {row.instances}."
                     )
         if problems:
             raise BookingRefused(problems)
-        return _update(connection, row, ends_at=new_end, changed_at=now, changed_by=by)
+        return _update(
+            connection, row, ends_at=new_end.astimezone(row.ends_at.tzinfo), changed_at=now, changed_by=by
+        )
 
 
 def move(
@@ -331,32 +444,31 @@ def move(
     :param now: the current time, recorded on the row.
     :param config: the booking rules (home regions); read from the file when not given.
     :raises BookingNotFound: for an unknown session id.
-    :raises BookingRefused: not accepted, booked for a named region, or no other region can host it.
+    :raises BookingRefused: not holding, booked for a named region, or no other region can host it.
     """
     rules = config if config is not None else load_config()
     with engine.begin() as connection:
         _lock(connection)
         row = _row(connection, session_id)
-        if row.state != ACCEPTED:
+        if row.state not in HOLDING:
             raise BookingRefused([f"The session {session_id} is {row.state}; it cannot be re-placed."])
         if row.asked_region != ANY_REGION:
             raise BookingRefused(
                 [f"The session {session_id} was booked in region {row.asked_region} by name; it stays there."]
             )
         request = _request_of(row)
-        window = [(row.holds_from, row.ends_at)]
-        candidates = [
-            Candidate(
-                facts=facts,
-                free_instances=_free_instances(connection, facts, window, exclude=session_id),
-            )
-            for facts in regions
-            if facts.region.name != row.region
-        ]
-        if not candidates:
+        others = [facts for facts in regions if facts.region.name != row.region]
+        if not others:
             raise BookingRefused(
                 [f"No region other than {row.region} is registered to move {session_id} to."]
             )
+        since, until = holds_window(request, others, rules, now)
+        availability = Availability(read_holds(connection, since, until), rules.lead_time, exclude=session_id)
+        window = [(row.holds_from, row.ends_at)]
+        candidates = [
+            Candidate(facts=facts, free_instances=availability.free_instances(facts, window))
+            for facts in others
+        ]
         placement = place(request, candidates, home=rules.home_region(row.owner))
         size = next(c.facts.offering for c in candidates if c.name == placement.region)
         assert size is not None
@@ -374,36 +486,11 @@ def move(
 def held_capacity(
     connection: Connection, region: str, since: datetime, until: datetime, *, exclude: str | None = None
 ) -> tuple[int, int]:
-    """The peak memory (bytes) and CPU (MHz) the accepted bookings of ``region`` hold within a window.
+    """The peak memory (bytes) and CPU (MHz) the holding bookings of ``region`` hold within a window.
 
     :param exclude: a session id whose booking is left out (the one being extended).
     """
-    query = select(
-        SessionBooking.holds_from,
-        SessionBooking.ends_at,
-        SessionBooking.instances * SessionBooking.vm_memory_bytes,
-        SessionBooking.instances * SessionBooking.vm_cpu_mhz,
-    ).where(
-        SessionBooking.region == region,
-        SessionBooking.state == ACCEPTED,
-        SessionBooking.holds_from < until,
-        SessionBooking.ends_at > since,
-    )
-    if exclude is not None:
-        query = query.where(SessionBooking.session_id != exclude)
-    events: list[tuple[datetime, int, int]] = []
-    for holds_from, ends_at, memory, cpu in connection.execute(query):
-        events.append((max(holds_from, since), memory, cpu))
-        events.append((min(ends_at, until), -memory, -cpu))
-    # At equal times releases (negative) come first: back-to-back bookings do not add up.
-    events.sort(key=lambda event: (event[0], event[1]))
-    memory_now = cpu_now = memory_peak = cpu_peak = 0
-    for _, memory, cpu in events:
-        memory_now += memory
-        cpu_now += cpu
-        memory_peak = max(memory_peak, memory_now)
-        cpu_peak = max(cpu_peak, cpu_now)
-    return memory_peak, cpu_peak
+    return peak(read_holds(connection, since, until, regions=[region]), region, since, until, exclude=exclude)
 
 
 def _lock(connection: Connection) -> None:
@@ -420,42 +507,48 @@ def _lock(connection: Connection) -> None:
         )
 
 
-def _scope(request: SessionRequest, regions: list[RegionChoiceInput]) -> list[RegionChoiceInput]:
-    if request.region == ANY_REGION:
-        scope = regions
-    else:
-        scope = [facts for facts in regions if facts.region.name == request.region]
-    if not scope:
-        raise unknown_region(request.region, [facts.region.name for facts in regions])
-    return scope
-
-
 def _with_alert(facts: RegionChoiceInput, rule: str | None) -> RegionChoiceInput:
     if rule is None or facts.full_alert is not None:
         return facts
-    return RegionChoiceInput(
-        region=facts.region,
-        capacity=facts.capacity,
-        offering=facts.offering,
-        template_ready=facts.template_ready,
-        full_alert=rule,
-        problem=facts.problem,
+    return replace(facts, full_alert=rule)
+
+
+def _refused_row(
+    session_id: str, conf: Mapping[str, Any], decision: Decision, now: datetime
+) -> SessionBooking:
+    """A ``refused`` booking from whatever the conf holds (cleaned text, unreadable times as ``now``)."""
+    start = _moment_or_none(conf.get("start")) or now
+    end = _moment_or_none(conf.get("end")) or start
+    instances = conf.get("instances")
+    return SessionBooking(
+        session_id=session_id,
+        series_id=session_id,
+        occurrence=0,
+        state=REFUSED,
+        region=_clean(conf.get("region", ANY_REGION), 64) or ANY_REGION,
+        asked_region=_clean(conf.get("region", ANY_REGION), 64) or ANY_REGION,
+        title=_clean(conf.get("title"), 200),
+        owner=_clean(conf.get("owner"), 128),
+        template=_clean(conf.get("template"), 128),
+        offering=_clean(conf.get("offering"), 128),
+        instances=instances if type(instances) is int and 0 <= instances < 2**31 else 0,
+        vm_memory_bytes=0,
+        vm_cpu_mhz=0,
+        starts_at=start.astimezone(UTC),
+        ends_at=max(end, start).astimezone(UTC),
+        holds_from=start.astimezone(UTC),
+        placement=json.dumps(list(decision.problems)),
+        alternatives=json.dumps([a.to_json() for a in decision.alternatives]),
+        comments=_clean(conf.get("comments"), 2000),
+        created_at=now,
+        changed_at=now,
     )
 
 
-def _free_instances(
-    connection: Connection,
-    facts: RegionChoiceInput,
-    windows: list[tuple[datetime, datetime]],
-    *,
-    exclude: str | None = None,
-) -> int:
-    if facts.capacity is None or facts.offering is None:
-        return 0
-    return min(
-        _fits(connection, facts.region.name, facts.capacity, facts.offering, w, exclude=exclude)
-        for w in windows
-    )
+def _clean(value: Any, limit: int) -> str:
+    """``value`` as text without control or bidi characters, cut to ``limit`` characters."""
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    return "".join(c for c in text if unicodedata.category(c) not in {"Cc", "Cf"}).strip()[:limit]
 
 
 def _request_of(row: SessionBooking) -> SessionRequest:
@@ -471,19 +564,6 @@ def _request_of(row: SessionBooking) -> SessionRequest:
         offering=row.offering,
         comments=row.comments,
     )
-
-
-def _fits(
-    connection: Connection,
-    region: str,
-    baseline: RegionCapacity,
-    size: OfferingSize,
-    window: tuple[datetime, datetime],
-    *,
-    exclude: str | None = None,
-) -> int:
-    memory, cpu = held_capacity(connection, region, *window, exclude=exclude)
-    return baseline.fits(size, memory, cpu)
 
 
 def _extension_problems(
@@ -504,8 +584,11 @@ def _extension_problems(
 
 
 def _same_or_refuse(existing: SessionBooking, request: SessionRequest, session_id: str) -> Booking:
+    if existing.state == REFUSED:
+        booked = Booking.from_row(existing)
+        raise BookingRefused(list(booked.reasons), alternatives=list(booked.alternatives))
     same = (
-        existing.state == ACCEPTED
+        existing.state in HOLDING
         and existing.starts_at == request.start
         and existing.ends_at == request.end
         and (existing.title, existing.owner, existing.template, existing.offering, existing.instances)

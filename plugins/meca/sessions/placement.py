@@ -9,6 +9,7 @@ for one named region is placed there or refused with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from meca.regions import Region, distance_km
@@ -108,15 +109,23 @@ def _refusal(request: SessionRequest, candidates: list[Candidate], exclusions: d
     answering = [c.facts for c in candidates if c.facts.problem is None]
     messages = []
     if answering and all(f.offering is None for f in answering):
-        messages.append(f"The service offering '{request.offering}' does not exist in {scope}.")
+        known = _names(f.offerings for f in answering)
+        messages.append(f"The service offering '{request.offering}' does not exist in {scope}{known}")
     if answering and all(not f.template_ready for f in answering):
-        messages.append(f"The template '{request.template}' is not available in {scope}.")
+        ready = _names(f.templates for f in answering)
+        messages.append(f"The template '{request.template}' is not Ready in {scope}{ready}")
     if not messages:
         messages.append(
             f"No region can host {request.instances} VM(s) from {when(request.start)} "
             f"to {when(request.end)}: " + " ".join(exclusions[c.name] for c in candidates)
         )
     return messages
+
+
+def _names(groups: Iterable[tuple[str, ...]]) -> str:
+    """``: the valid names are A, B.`` (or ``.`` when none is known), to end a refusal with."""
+    names = sorted({name for group in groups for name in group})
+    return f"; the valid names are {', '.join(names)}." if names else "."
 
 
 def _reasons(

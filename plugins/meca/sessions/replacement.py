@@ -24,7 +24,7 @@ from meca.sessions.config import SessionsConfig
 from meca.sessions.control import region_conn_id
 from meca.sessions.ledger import Booking, move
 from meca.sessions.provision import ProvisionReport, VmSpec, provision_session, resolve_spec
-from meca.sessions.request import ANY_REGION, SessionRequest
+from meca.sessions.request import ANY_REGION
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,7 @@ def replace_unreachable(
         for region in (get_region(c) for c in (conn_ids if conn_ids is not None else region_conn_ids()))
         if region.name != booking.region
     ]
-    request = SessionRequest(
-        start=booking.start,
-        end=booking.end,
-        title=booking.title,
-        owner=booking.owner,
-        region=ANY_REGION,
-        template=booking.template,
-        instances=booking.instances,
-        offering=booking.offering,
-    )
-    inputs = region_inputs(engine, request, others) if others else []
+    inputs = region_inputs(engine, others, template=booking.template, offering=booking.offering)
     moved = move(
         engine, booking.session_id, inputs, reason=unreachable_reason(booking.region), now=now, config=config
     )

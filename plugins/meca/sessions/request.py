@@ -36,11 +36,13 @@ class BookingRefused(ValueError):
     """A booking that cannot be accepted; ``messages`` says why, one sentence per problem.
 
     :param messages: the teacher-readable reasons.
+    :param alternatives: what would fit instead, as JSON (see :class:`meca.sessions.decision.Alternative`).
     """
 
-    def __init__(self, messages: list[str]) -> None:
+    def __init__(self, messages: list[str], *, alternatives: list[dict[str, Any]] | None = None) -> None:
         super().__init__(" ".join(messages))
         self.messages = messages
+        self.alternatives = alternatives or []
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ class WaitForSessionStart(BaseOperator):
         """Go on, skip when cancelled, fail when the booking is gone."""
         _refuse_unknown(self.session_id, event)
         if event["status"] == "cancelled":
-            raise AirflowSkipException(f"session {self.session_id} was cancelled before it started")
+            raise AirflowSkipException(f"session {self.session_id} was {event['state']} before it started")
         self.log.info("session %s: provisioning time %s reached", self.session_id, event["target"])
         return event
 
@@ -94,6 +94,7 @@ class WaitForSessionVms(BaseOperator):
     :param cloudstack_conn_id: the booked region's Connection (templated).
     :param session_id: the session (templated).
     :param count: how many VMs (templated; a number or a string of one).
+    :param data_conn_id: the Connection of the MECA data database (the booking becomes ``running``).
     :param poll_interval: seconds between two looks.
     :param timeout: how long to wait in all.
     """
@@ -106,6 +107,7 @@ class WaitForSessionVms(BaseOperator):
         cloudstack_conn_id: str,
         session_id: str,
         count: int | str,
+        data_conn_id: str = "meca_data",
         poll_interval: float = 5.0,
         timeout: timedelta = timedelta(minutes=30),
         **kwargs: Any,
@@ -114,6 +116,7 @@ class WaitForSessionVms(BaseOperator):
         self.cloudstack_conn_id = cloudstack_conn_id
         self.session_id = session_id
         self.count = count
+        self.data_conn_id = data_conn_id
         self.poll_interval = poll_interval
         self.timeout = timeout
 
@@ -136,6 +139,11 @@ class WaitForSessionVms(BaseOperator):
             )
         if event["status"] != "running":
             raise AirflowFailException(event["message"])
+        from meca.sessions.ledger import advance
+        from meca.sessions.states import RUNNING
+        from meca.store.engine import get_engine
+
+        advance(get_engine(self.data_conn_id), self.session_id, RUNNING, now=datetime.now(UTC))
         return event["vms"]
 
 
@@ -185,7 +193,7 @@ class WaitForSessionEnd(BaseOperator):
         """Give the notice, then defer until the end (or stop now when cancelled)."""
         _refuse_unknown(self.session_id, event)
         if event["status"] == "cancelled":
-            self.log.warning("session %s was cancelled: tearing down now", self.session_id)
+            self.log.warning("session %s was %s: tearing down now", self.session_id, event["state"])
             return event
         self.log.warning(
             "session %s ends at %s: its VMs will be destroyed then", self.session_id, event["end"]

@@ -202,7 +202,9 @@ class SessionBooking(Base):
     """One booked occurrence of a classroom session and the capacity it holds in its region.
 
     The capacity (``instances`` times the per-VM memory and CPU) is held from ``holds_from`` (the start minus
-    the provisioning lead time) to ``ends_at`` while ``state`` is ``accepted``.
+    the provisioning lead time) to ``ends_at`` while ``state`` is ``accepted``, ``provisioning`` or
+    ``running`` (:data:`meca.sessions.ledger.HOLDING`). A ``refused`` row holds nothing: ``placement``
+    has its reasons and ``alternatives`` (JSON) what would fit instead.
     """
 
     __tablename__ = "bookings"
@@ -229,6 +231,8 @@ class SessionBooking(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_by: Mapped[str | None] = mapped_column(String(128))
+    alternatives: Mapped[str | None] = mapped_column(Text)
+    running_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BookingLedgerLock(Base):

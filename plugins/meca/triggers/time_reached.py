@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from meca.sessions.ledger import CANCELLED, Booking, get_booking
+from meca.sessions.ledger import Booking, get_booking
 from meca.store.engine import engine_for_url, url_from_connection
 
 DEFAULT_POLL_S = 15.0
@@ -91,13 +91,14 @@ def moment_event(
     :param moment: one of :data:`MOMENTS`.
     :param offset_s: seconds added to the moment (negative: before it).
     :param now: the time to decide at (timezone-aware).
-    :return: ``{"status": "unknown"}``, ``{"status": "cancelled"}``,
-        ``{"status": "reached", "target": iso, "end": iso}`` or ``None``.
+    :return: ``{"status": "unknown"}``, ``{"status": "cancelled", "state": ...}`` (the booking no longer
+        holds its capacity: cancelled, failed or ended), ``{"status": "reached", "target": iso, "end":
+        iso}`` or ``None``.
     """
     if booking is None:
         return {"status": "unknown"}
-    if booking.state == CANCELLED:
-        return {"status": "cancelled"}
+    if not booking.holding:
+        return {"status": "cancelled", "state": booking.state}
     target = getattr(booking, moment) + timedelta(seconds=offset_s)
     if target > now:
         return None

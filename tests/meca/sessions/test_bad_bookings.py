@@ -90,13 +90,17 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     (
         "unknown template",
         {"template": "Windows 95"},
-        "The template 'Windows 95' is not available in any region.",
+        "The template 'Windows 95' is not Ready in any region; the valid names are Lab VM, Ubuntu 22.04.",
     ),
-    ("unknown offering", {"offering": "Huge"}, "The service offering 'Huge' does not exist in any region."),
+    (
+        "unknown offering",
+        {"offering": "Huge"},
+        "The service offering 'Huge' does not exist in any region; the valid names are Large, Small.",
+    ),
     (
         "template missing in the asked region",
         {"region": "MECA-Lisboa", "template": "Lab VM"},
-        "The template 'Lab VM' is not available in region MECA-Lisboa.",
+        "The template 'Lab VM' is not Ready in region MECA-Lisboa; the valid names are Ubuntu 22.04.",
     ),
     (
         "more than the asked region holds",

@@ -92,7 +92,8 @@ def test_a_cancelled_or_unknown_session_is_decided_without_deferring(sqlite_meca
     with pytest.raises(AirflowFailException, match="no booking"):
         WaitForSessionStart(task_id="wait_for_start", session_id="lab-nobody").execute({})
     assert WaitForSessionEnd(task_id="wait_for_end", session_id="lab-off").execute({}) == {
-        "status": "cancelled"
+        "status": "cancelled",
+        "state": "cancelled",
     }
 
 
