@@ -32,7 +32,7 @@ from tests.meca.sessions.session_cloud import (
     vms_of,
 )
 
-FAST = {"poll_s": 0.05, "timeout_s": 60.0}
+POLL_S, TIMEOUT_S = 0.05, 60.0
 CPU = "cluster.cpu.allocated.capacity.disablethreshold"
 
 
@@ -55,7 +55,7 @@ def hook(cloud: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cl
 def _provision(hook: CloudStackAsyncHook, session_id: str, count: int) -> ProvisionReport:
     async def run() -> ProvisionReport:
         spec = await resolve_spec(hook, template=TEMPLATE, offering=OFFERING)
-        return await provision_session(hook, session_id, count, spec, **FAST)
+        return await provision_session(hook, session_id, count, spec, poll_s=POLL_S, timeout_s=TIMEOUT_S)
 
     return asyncio.run(run())
 
@@ -107,7 +107,9 @@ def test_a_taken_name_of_the_session_itself_is_counted_not_failed(cloud, hook) -
         fetch_result=True,
     )
     report = ProvisionReport()
-    asyncio.run(_deploy(hook, session, [first, vm_name(session, 2)], spec, report, **FAST))
+    asyncio.run(
+        _deploy(hook, session, [first, vm_name(session, 2)], spec, report, poll_s=POLL_S, timeout_s=TIMEOUT_S)
+    )
 
     assert report.failures == []
     listed = {vm["name"]: vm for vm in vms_of(api, session)}
