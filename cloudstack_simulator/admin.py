@@ -2,8 +2,9 @@
 
 ``GET /health``, ``GET /regions``, ``GET /regions/{name}``, ``GET /regions/{name}/deployed-vms``
 (read-only: every VM ever deployed in the region, expunged ones included; ``?name_prefix=`` filters)
-and ``PATCH /regions/{name}/faults`` with a JSON object of :class:`~cloudstack_simulator.faults.Faults`
-fields.
+``PATCH /regions/{name}/faults`` with a JSON object of :class:`~cloudstack_simulator.faults.Faults`
+fields and ``PATCH /regions/{name}/configurations`` with a JSON object of setting names to values
+(:mod:`cloudstack_simulator.configurations`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def build_admin_app(simulator: Simulator) -> web.Application:
     app.router.add_get("/regions/{name}", _region)
     app.router.add_get("/regions/{name}/deployed-vms", _deployed_vms)
     app.router.add_patch("/regions/{name}/faults", _patch_faults)
+    app.router.add_patch("/regions/{name}/configurations", _patch_configurations)
     return app
 
 
@@ -50,6 +52,7 @@ def region_view(region: RegionServer) -> dict[str, Any]:
         "endpoint": region.endpoint,
         "listening": region.listening,
         "faults": region.faults.as_dict(),
+        "configurations": region.spec.configurations.as_dict(),
         "requests": {
             "total": sum(region.requests.values()),
             "by_command": dict(sorted(region.requests.items())),
@@ -104,6 +107,21 @@ async def _patch_faults(request: web.Request) -> web.Response:
             web.HTTPConflict, f"cannot reopen region {region.spec.name} on port {region.port}: {error}"
         ) from None
     region.faults.update(changes)
+    return web.json_response(region_view(region))
+
+
+async def _patch_configurations(request: web.Request) -> web.Response:
+    region = _find_region(request)
+    try:
+        changes = await request.json()
+    except json.JSONDecodeError as error:
+        raise _json_error(web.HTTPBadRequest, f"the body is not JSON: {error}") from None
+    if not isinstance(changes, dict):
+        raise _json_error(web.HTTPBadRequest, "the body must be a JSON object of setting names to values")
+    try:
+        region.spec.configurations.update(changes)
+    except ValueError as error:
+        raise _json_error(web.HTTPBadRequest, str(error)) from None
     return web.json_response(region_view(region))
 
 

@@ -13,7 +13,9 @@ VMs arrived and left then), ``curve`` is a cosine between ``min_fraction`` (at t
 from ``[-jitter_fraction, +jitter_fraction]`` by a generator seeded with the topology seed, the
 region, the host and the slot. Memory and CPU have their own jitter. The result depends only on
 the seed and the clock: two simulators with the same topology show the same load at the same time.
-The share is clamped to ``[0, 1]`` and never takes more than the real VMs leave free.
+The share is clamped to ``[0, 1]`` and never takes more than the real VMs leave free under the
+region's allocation thresholds (``configurations.py``), as other tenants' VMs would be refused
+past them too.
 """
 
 from __future__ import annotations
@@ -98,18 +100,36 @@ class BackgroundLoad:
         cpu, memory = (min(1.0, max(0.0, base + rng.uniform(-width, width))) for _ in range(2))
         return cpu, memory
 
-    def share(self, host: str, capacity: Usage, used: Usage, now: float) -> Usage:
+    def share(
+        self,
+        host: str,
+        capacity: Usage,
+        used: Usage,
+        now: float,
+        ceiling: tuple[float, float] = (1.0, 1.0),
+    ) -> Usage:
         """What the background holds on a host: its fractions of ``capacity``, within what is free.
+
+        Its tenants' VMs were placed by the same planner as the real ones, so they stay under the
+        region's allocation thresholds too: the background never takes more than ``ceiling`` of the
+        host minus what real VMs hold.
 
         :param host: the host's id (unique, and the same for the same seed).
         :param capacity: the host's (MHz, memory bytes, cores).
         :param used: what real VMs hold on it.
         :param now: epoch seconds.
+        :param ceiling: (CPU share, memory share) of the host that allocations may reach: the
+            region's ``cluster.*.allocated.capacity.disablethreshold`` values.
         """
         cpu, memory = self.fractions(host, now)
         wanted = (int(cpu * capacity[0]), int(memory * capacity[1]), round(cpu * capacity[2]))
+        limit = (
+            int(ceiling[0] * capacity[0]),
+            int(ceiling[1] * capacity[1]),
+            round(ceiling[0] * capacity[2]),
+        )
         return (
-            min(wanted[0], max(0, capacity[0] - used[0])),
-            min(wanted[1], max(0, capacity[1] - used[1])),
-            min(wanted[2], max(0, capacity[2] - used[2])),
+            min(wanted[0], max(0, limit[0] - used[0])),
+            min(wanted[1], max(0, limit[1] - used[1])),
+            min(wanted[2], max(0, limit[2] - used[2])),
         )

@@ -3,8 +3,8 @@
 Types and names follow ``Capacity.java`` / ``CapacityVO.capacityNames``:
 
 - 0 MEMORY, 1 CPU, 90 CPU_CORE: host totals; used = VMs placed on a host (Running, or Stopping
-  on the way out) plus the region's background load, if any (``background_load.py``). Allocated
-  equals used (no reservation for recently stopped VMs).
+  on the way out) plus the region's background load, if any (``background_load.py``, kept under
+  the allocation thresholds). Allocated equals used (no reservation for recently stopped VMs).
 - 2 STORAGE: primary pool size; used = preallocated volumes + each VM's template physical size
   (thin clones), for every VM not yet expunged.
 - 3 STORAGE_ALLOCATED: pool size times over-provisioning; used = preallocated + root disk sizes.
@@ -42,7 +42,11 @@ SYSTEM_VMS_PER_ZONE = 2
 
 
 def host_usage(
-    host: Host, vms: Iterable[VirtualMachine], background: BackgroundLoad | None = None, now: float = 0.0
+    host: Host,
+    vms: Iterable[VirtualMachine],
+    background: BackgroundLoad | None = None,
+    now: float = 0.0,
+    ceiling: tuple[float, float] = (1.0, 1.0),
 ) -> Usage:
     """(MHz, bytes of memory, cores) that VMs, and the background load if given, hold on ``host``.
 
@@ -50,6 +54,7 @@ def host_usage(
     :param vms: every VM of the region not yet expunged.
     :param background: the region's background load, or ``None``.
     :param now: the time the background load is evaluated at (epoch seconds).
+    :param ceiling: the region's (CPU, memory) allocation thresholds, which the background stays under.
     """
     mine = [vm for vm in vms if vm.host is host and vm.consuming]
     used = (
@@ -60,7 +65,7 @@ def host_usage(
     if background is None:
         return used
     capacity = (host.cpu_mhz_total, host.memory_bytes, host.spec.cpu_cores)
-    extra = background.share(host.id, capacity, used, now)
+    extra = background.share(host.id, capacity, used, now, ceiling)
     return (used[0] + extra[0], used[1] + extra[1], used[2] + extra[2])
 
 
@@ -86,6 +91,7 @@ def zone_capacity(
     templates: Iterable[Template],
     background: BackgroundLoad | None = None,
     now: float = 0.0,
+    ceiling: tuple[float, float] = (1.0, 1.0),
 ) -> list[dict[str, Any]]:
     """Every capacity type of ``zone``, sorted by type.
 
@@ -94,10 +100,11 @@ def zone_capacity(
     :param templates: every template of the region.
     :param background: the region's background load, or ``None``.
     :param now: the time the background load is evaluated at (epoch seconds).
+    :param ceiling: the region's (CPU, memory) allocation thresholds, which the background stays under.
     """
     spec = zone.spec
     vms = [vm for vm in vms if vm.zone is zone]
-    per_host = [host_usage(h, vms, background, now) for h in zone.hosts]
+    per_host = [host_usage(h, vms, background, now, ceiling) for h in zone.hosts]
     held_storage = [vm for vm in vms if vm.state != "Error"]
     preallocated = int(spec.preallocated_storage_gib * GIB)
     primary = int(spec.primary_storage_gib * GIB)

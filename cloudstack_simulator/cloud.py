@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudstack_simulator import (
+    commands_configurations,
     commands_infrastructure,
     commands_jobs,
     commands_tags,
@@ -33,6 +34,8 @@ _HANDLERS: dict[str, Handler] = {
     "listhosts": commands_infrastructure.list_hosts,
     "listserviceofferings": commands_infrastructure.list_service_offerings,
     "listostypes": commands_infrastructure.list_os_types,
+    "listconfigurations": commands_configurations.list_configurations,
+    "updateconfiguration": commands_configurations.update_configuration,
     "listpublicipaddresses": commands_infrastructure.empty_list,
     "listportforwardingrules": commands_infrastructure.empty_list,
     "listipforwardingrules": commands_infrastructure.empty_list,

@@ -48,7 +48,12 @@ def list_zones(state: RegionState, command: str, params: Params) -> dict[str, An
         entry = zone.as_dict()
         if with_capacity:
             entry["capacity"] = zone_capacity(
-                zone, state.vms.values(), state.templates.values(), state.background, state.clock()
+                zone,
+                state.vms.values(),
+                state.templates.values(),
+                state.background,
+                state.clock(),
+                state.ceiling(),
             )
         out.append(entry)
     return list_answer(command, params, "zone", out)
@@ -62,11 +67,13 @@ def list_capacity(state: RegionState, command: str, params: Params) -> dict[str,
     only = lookup(command, params, "zoneid", state.zones)
     kind = integer(command, params, "type")
     rows = []
-    now = state.clock()
+    now, ceiling = state.clock(), state.ceiling()
     for zone in state.zones.values():
         if only is None or zone is only:
             rows.extend(
-                zone_capacity(zone, state.vms.values(), state.templates.values(), state.background, now)
+                zone_capacity(
+                    zone, state.vms.values(), state.templates.values(), state.background, now, ceiling
+                )
             )
     if kind is not None:
         rows = [r for r in rows if r["type"] == kind]
@@ -98,7 +105,9 @@ def list_hosts(state: RegionState, command: str, params: Params) -> dict[str, An
             params, host.spec.name
         ):
             continue
-        mhz, memory, _cores = host_usage(host, state.vms.values(), state.background, state.clock())
+        mhz, memory, _cores = host_usage(
+            host, state.vms.values(), state.background, state.clock(), state.ceiling()
+        )
         out.append(
             {
                 "id": host.id,

@@ -2,7 +2,8 @@
 
 Jobs of one VM run one after another (CloudStack's VM work queue). Placement is first-fit over
 the zone's hosts on free memory and CPU (what VMs and the background load leave), decided when a
-start finishes.
+start finishes, once the zone's allocations with the VM stay under the region's
+``cluster.*.allocated.capacity.disablethreshold`` settings.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cloudstack_simulator.capacity import host_usage
 from cloudstack_simulator.clock import cs_time
 from cloudstack_simulator.errors import ApiError
 from cloudstack_simulator.ids import new_uuid
+from cloudstack_simulator.infrastructure import Zone
 from cloudstack_simulator.jobs import AsyncJob, JobFailure
 from cloudstack_simulator.params import (
     indexed_maps,
@@ -30,6 +32,8 @@ from cloudstack_simulator.vms import VirtualMachine
 Params = dict[str, str]
 _HOSTNAME = re.compile(r"^(?![0-9])(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _ADMIN_VM = "org.apache.cloudstack.api.command.admin.vm."
+#: The network domain of the admin account's guest networks (CloudStack's ``cs<account id>cloud.internal``).
+NETWORK_DOMAIN = "cs2cloud.internal"
 
 
 def _vm_param(state: RegionState, command: str, params: Params) -> VirtualMachine:
@@ -82,22 +86,48 @@ def _result(state: RegionState, vm: VirtualMachine, job: AsyncJob) -> dict[str, 
 def _place(state: RegionState, vm: VirtualMachine) -> None:
     """Put ``vm`` on the first host with room and mark it Running.
 
-    :raises JobFailure: 533 like CloudStack's planner when no host has room.
+    Like CloudStack's planner, the zone's cluster is skipped first when its allocated CPU or memory,
+    with this VM's, would exceed ``cluster.cpu/memory.allocated.capacity.disablethreshold`` of its
+    total; then the first host with room for the VM takes it.
+
+    :raises JobFailure: 533 like CloudStack's planner when the cluster is past a threshold or no
+        host has room.
     """
     now = state.clock()
-    for host in vm.zone.hosts:
-        mhz, memory, _cores = host_usage(host, state.vms.values(), state.background, now)
+    cpu_ceiling, memory_ceiling = ceiling = state.ceiling()
+    usage = [
+        (host, host_usage(host, state.vms.values(), state.background, now, ceiling)) for host in vm.zone.hosts
+    ]
+    cpu_total = sum(host.cpu_mhz_total for host, _ in usage)
+    memory_total = sum(host.memory_bytes for host, _ in usage)
+    cpu_allocated = sum(used[0] for _, used in usage) + vm.cpu_mhz
+    memory_allocated = sum(used[1] for _, used in usage) + vm.memory_bytes
+    below = cpu_allocated <= cpu_ceiling * cpu_total and memory_allocated <= memory_ceiling * memory_total
+    for host, (mhz, memory, _cores) in usage if below else []:
         if mhz + vm.cpu_mhz <= host.cpu_mhz_total and memory + vm.memory_bytes <= host.memory_bytes:
             vm.host, vm.state, vm.changed = host, "Running", now
             return
     raise JobFailure(533, f"Unable to create a deployment for VM[User|i-2-{vm.number}-VM]")
 
 
+def _check_unique_host_name(state: RegionState, zone: Zone, name: str) -> None:
+    """Refuse a host name a VM not yet expunged already has on the zone's network (431, like CloudStack)."""
+    if any(vm.name == name and vm.zone is zone for vm in state.vms.values()):
+        raise ApiError(
+            431,
+            f"The vm with hostName {name} already exists in the network domain: {NETWORK_DOMAIN}; "
+            f"network={zone.spec.name}-Shared",
+            4350,
+        )
+
+
 def deploy_virtual_machine(state: RegionState, command: str, params: Params) -> dict[str, Any]:
     """``deployVirtualMachine``: answers ``{id, jobid}`` at once.
 
     The job leaves the VM Running (Stopped with ``startvm=false``), or fails (VM in Error) with 533
-    when no host has room or the shared network has no free address, 530 on an injected failure.
+    when the zone is past an allocation threshold, no host has room or the shared network has no
+    free address, 530 on an injected failure. A host name that a VM not yet expunged has on the
+    same network is refused at once with 431.
     """
     for name in ("zoneid", "serviceofferingid", "templateid"):
         require(command, params, name)
@@ -121,6 +151,7 @@ def deploy_virtual_machine(state: RegionState, command: str, params: Params) -> 
             '"-" and can\'t start with digit',
             4350,
         )
+    _check_unique_host_name(state, zone, name)
     start = parse_bool(params.get("startvm"), default=True)
     mac_tail = ":".join(f"{state.rng.randrange(256):02x}" for _ in range(3))
     unlucky = state.rng.random() < state.spec.faults.deploy_failure_rate

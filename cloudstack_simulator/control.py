@@ -1,4 +1,4 @@
-"""A small client of the simulator's admin API (health, regions, deployed VMs, fault injection)."""
+"""A small client of the simulator's admin API (health, regions, deployed VMs, faults, settings)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ class SimulatorControl:
         :raises SimulatorControlError: on an unknown region or fault, or a value out of range.
         """
         return self._call("PATCH", f"/regions/{region}/faults", json=faults)
+
+    def set_configurations(self, region: str, **settings: Any) -> dict[str, Any]:
+        """Change some global settings of a region (what ``listConfigurations`` shows); all or nothing.
+
+        Setting names have dots, so pass them unpacked: ``set_configurations("R", **{name: 0.9})``.
+
+        :param region: the region's name.
+        :param settings: setting name → value, e.g. the capacity disable thresholds.
+        :return: the region after the change.
+        :raises SimulatorControlError: on an unknown region or setting, or a value out of range.
+        """
+        return self._call("PATCH", f"/regions/{region}/configurations", json=settings)
 
     def _call(
         self,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudstack_simulator.background_load import BackgroundLoad
+from cloudstack_simulator.configurations import CPU_DISABLE, MEMORY_DISABLE
 from cloudstack_simulator.ids import new_uuid
 from cloudstack_simulator.infrastructure import GIB, MIB, Offering, OsType, Zone
 from cloudstack_simulator.jobs import AsyncJob, JobBook
@@ -79,6 +80,11 @@ class RegionState:
             if spec.background_load is None
             else BackgroundLoad(spec.background_load, f"{spec.seed}:{spec.name}:background")
         )
+
+    def ceiling(self) -> tuple[float, float]:
+        """The (CPU, memory) ``cluster.*.allocated.capacity.disablethreshold`` values, read live."""
+        settings = self.spec.configurations
+        return settings.threshold(CPU_DISABLE), settings.threshold(MEMORY_DISABLE)
 
     def tags_of(self, resource_id: str) -> list[dict[str, Any]]:
         """The tags of a resource in API shape."""

@@ -1,8 +1,9 @@
 """The simulated federation read from YAML: regions, zones, hosts, offerings, templates and timings.
 
 Top-level keys: ``seed``, ``regions`` and, as defaults for every region, ``service_offerings``,
-``templates``, ``timings`` and ``background_load`` (a region may override each; a region's
-``background_load: null`` turns the default off). Unknown keys are refused with a
+``templates``, ``timings``, ``background_load`` and ``configurations`` (a region may override each; a
+region's ``background_load: null`` turns the default off; a region's ``configurations`` are merged
+over the default ones). Unknown keys are refused with a
 ``ValueError`` naming the region and the key.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from cloudstack_simulator.background_load import BackgroundLoadSpec
+from cloudstack_simulator.configurations import Settings
 from cloudstack_simulator.faults import Faults
 from cloudstack_simulator.ids import derive_key
 from cloudstack_simulator.ostypes import OS_TYPES
@@ -162,6 +164,8 @@ class RegionSpec:
     :param os_types: (category, description) pairs offered by listOsTypes.
     :param background_load: memory and CPU used by tenants outside the model, or ``None``.
     :param seed: the topology's seed (seeds the background load's jitter).
+    :param configurations: the global settings ``listConfigurations`` shows (capacity thresholds),
+        changed at run time.
     """
 
     name: str
@@ -180,6 +184,7 @@ class RegionSpec:
     os_types: tuple[tuple[str, str], ...] = OS_TYPES
     background_load: BackgroundLoadSpec | None = None
     seed: int = 0
+    configurations: Settings = field(default_factory=Settings)
 
 
 @dataclass
@@ -389,6 +394,7 @@ def _region(data: Any, seed: int, defaults: dict[str, Any], index: int) -> Regio
         "templates",
         "timings",
         "background_load",
+        "configurations",
     }
     name = data.get("name") if isinstance(data, dict) else None
     where = f"region {name!r}" if isinstance(name, str) else f"region #{index}"
@@ -411,6 +417,10 @@ def _region(data: Any, seed: int, defaults: dict[str, Any], index: int) -> Regio
     templates_data = s.get("templates", list, defaults["templates"])
     templates = [_template(t, f"{where}: template #{i}") for i, t in enumerate(templates_data)]
     _unique([t.name for t in templates], "template", where)
+    try:
+        configurations = Settings({**defaults["configurations"], **s.get("configurations", dict, {})})
+    except ValueError as exc:
+        raise ValueError(f"{where}: configurations: {exc}") from None
     port = s.integer("port", 0)
     if port > 65535:
         raise ValueError(f"{where}: port out of range: {port}")
@@ -433,6 +443,7 @@ def _region(data: Any, seed: int, defaults: dict[str, Any], index: int) -> Regio
             f"{where}: background_load",
         ),
         seed=seed,
+        configurations=configurations,
     )
 
 
@@ -443,7 +454,9 @@ def load_topology_mapping(data: dict[str, Any]) -> Topology:
     :raises ValueError: naming the region and key when something is malformed.
     """
     s = _Section(
-        data, "topology", {"seed", "regions", "service_offerings", "templates", "timings", "background_load"}
+        data,
+        "topology",
+        {"seed", "regions", "service_offerings", "templates", "timings", "background_load", "configurations"},
     )
     seed = s.integer("seed", 0)
     defaults = {
@@ -451,6 +464,7 @@ def load_topology_mapping(data: dict[str, Any]) -> Topology:
         "templates": s.get("templates", list, []),
         "timings": s.get("timings", dict, {}),
         "background_load": s.get("background_load", dict, None),
+        "configurations": s.get("configurations", dict, {}),
     }
     regions_data = s.get("regions", list)
     if not regions_data:

@@ -19,9 +19,10 @@ DOC_MD = """
 ### MECA metrics sweep
 
 Every 5 minutes, one mapped task per region (labelled with the region's name) asks the region for
-`listCapacity`, `listServiceOfferings` and `listVirtualMachines` (3 API calls) and writes the
-sample into the MECA data database (Connection `meca_data`) at the run's *data interval end*, so
-re-running a run rewrites the same rows.
+`listCapacity`, `listServiceOfferings`, `listVirtualMachines` and `listConfigurations` (its CPU and
+memory allocation disable thresholds; 4 API calls) and writes the sample into the MECA data
+database (Connection `meca_data`) at the run's *data interval end*, so re-running a run rewrites the
+same rows.
 
 * **A red region task** is a region that is down, slow, answering 5xx or refusing the key: its log
   and the `sweep_health` table hold the error; the other regions are not affected. The dashboard

@@ -37,16 +37,24 @@ class HandClock:
         return self.now
 
 
-def _topology(load: dict[str, Any] | None, seed: int = 5) -> dict[str, Any]:
+def _topology(load: dict[str, Any] | None, seed: int = 5, threshold: float | None = None) -> dict[str, Any]:
     topology = small_topology()
     topology["seed"] = seed
     if load is not None:
         topology["background_load"] = load
+    if threshold is not None:
+        topology["configurations"] = {
+            "cluster.cpu.allocated.capacity.disablethreshold": threshold,
+            "cluster.memory.allocated.capacity.disablethreshold": threshold,
+        }
     return topology
 
 
-def _cloud(clock: HandClock, load: dict[str, Any], seed: int = 5) -> RegionCloud:
-    [spec] = load_topology_mapping(_topology(load, seed)).regions
+def _cloud(
+    clock: HandClock, load: dict[str, Any], seed: int = 5, threshold: float | None = None
+) -> RegionCloud:
+    """The model of the one-region topology; ``threshold`` sets both allocation disable thresholds."""
+    [spec] = load_topology_mapping(_topology(load, seed, threshold)).regions
     return RegionCloud(spec, random.Random(f"{seed}:solo"), clock=clock)
 
 
@@ -133,8 +141,10 @@ def test_load_is_capacity_only_and_hosts_show_it() -> None:
 
 
 def test_placement_fits_beside_the_load() -> None:
-    # 90 % of each host is taken: 1.6 GiB free on the 16 GiB host, 0.8 GiB on the 8 GiB one.
-    cloud = _cloud(HandClock(PEAK), {"min_fraction": 0.9, "max_fraction": 0.9, "jitter_fraction": 0})
+    # 90 % of each host is taken: 1.6 GiB free on the 16 GiB host, 0.8 GiB on the 8 GiB one
+    # (thresholds at 1.0: this is about hosts, not CloudStack's allocation thresholds).
+    load = {"min_fraction": 0.9, "max_fraction": 0.9, "jitter_fraction": 0}
+    cloud = _cloud(HandClock(PEAK), load, threshold=1.0)
     first = _deploy(cloud, "Small")
     assert (first["state"], first["hostname"]) == ("Running", "solo-h1")
     second = _deploy(cloud, "Small")
@@ -144,7 +154,7 @@ def test_placement_fits_beside_the_load() -> None:
 def test_the_load_gives_way_to_real_vms() -> None:
     load = {"min_fraction": 0.0, "max_fraction": 1.0, "jitter_fraction": 0}
     clock = HandClock(PEAK + 12 * 3600)  # the trough: nothing in use
-    cloud = _cloud(clock, load)
+    cloud = _cloud(clock, load, threshold=1.0)
     assert _capacity(cloud)["MEMORY"]["capacityused"] == 0
     assert _deploy(cloud, "Large")["state"] == "Running"  # 8 GiB on the 16 GiB host
     clock.now = PEAK + DAY  # the peak: the load wants every byte

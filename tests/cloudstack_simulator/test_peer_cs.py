@@ -114,3 +114,18 @@ def test_async_client_one_call(sim: SimulatorHandle) -> None:
     answer = asyncio.run(zones())
     assert answer["count"] == 2
     assert [z["name"] for z in answer["zone"]] == ["MecaZonePolito1", "MecaZonePolito2"]
+
+
+def test_configurations_list_and_update(sim: SimulatorHandle) -> None:
+    api = _api(sim, method="post")
+    name = "cluster.memory.allocated.capacity.disablethreshold"
+    listed = api.listConfigurations(keyword="allocated.capacity.disablethreshold", fetch_list=True)
+    assert {c["name"]: c["value"] for c in listed} == {
+        "cluster.cpu.allocated.capacity.disablethreshold": "0.85",
+        name: "0.85",
+    }
+    try:
+        assert api.updateConfiguration(name=name, value="0.9")["configuration"]["value"] == "0.9"
+        assert api.listConfigurations(name=name)["configuration"][0]["value"] == "0.9"
+    finally:
+        api.updateConfiguration(name=name, value="0.85")

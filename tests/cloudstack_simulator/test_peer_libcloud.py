@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from libcloud.compute.base import NodeDriver
+from libcloud.compute.drivers.cloudstack import CloudStackNodeDriver
 from libcloud.compute.providers import get_driver
 from libcloud.compute.types import NodeState, Provider
 
@@ -50,3 +51,11 @@ def test_node_lifecycle_and_tags(driver: NodeDriver) -> None:
     assert listed.extra["tags"] == {"session": "lc", "course": "cc"}
     assert driver.destroy_node(node, ex_expunge=True)
     assert node.id not in {n.id for n in driver.list_nodes()}
+
+
+def test_configurations_through_the_drivers_request(driver: NodeDriver) -> None:
+    name = "cluster.cpu.allocated.capacity.disablethreshold"
+    assert isinstance(driver, CloudStackNodeDriver)
+    answer = driver._sync_request(command="listConfigurations", params={"name": name}, method="GET")
+    assert answer["count"] == 1
+    assert (answer["configuration"][0]["name"], answer["configuration"][0]["value"]) == (name, "0.85")

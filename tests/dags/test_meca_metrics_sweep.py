@@ -29,6 +29,7 @@ def federation(simulator_factory, meca_data: Engine, monkeypatch: pytest.MonkeyP
         monkeypatch.setenv(key, value)
     handle.control.set_faults("r09", down=True)
     handle.control.set_faults("r10", latency_s=3.0)
+    handle.control.set_configurations("r02", **{"cluster.memory.allocated.capacity.disablethreshold": 0.9})
     return handle
 
 
@@ -36,7 +37,7 @@ def _counts(engine: Engine) -> dict[str, int]:
     with Session(engine) as session:
         return {
             table.__tablename__: session.scalar(select(func.count()).select_from(table))
-            for table in (models.CapacitySample, models.SweepHealth, models.VmCount)
+            for table in (models.CapacitySample, models.SweepHealth, models.VmCount, models.CapacityThreshold)
         }
 
 
@@ -77,6 +78,16 @@ def test_sweep_stores_healthy_regions_and_marks_the_others_stale(
     api = CloudStack(endpoint=info["endpoint"], key=info["api_key"], secret=info["secret_key"])
     memory_total = sum(c["capacitytotal"] for c in api.listCapacity(type=0)["capacity"])
     assert stored == dict.fromkeys(NAMES[:8], memory_total)
+    with Session(data_engine) as session:
+        thresholds = {
+            name: (row.cpu, row.memory, row.sampled_at)
+            for name, row in session.execute(
+                select(models.Region.name, models.CapacityThreshold).join(models.Region)
+            ).all()
+        }
+    assert thresholds == {
+        name: (0.85, 0.9 if name == "r02" else 0.85, LOGICAL_DATE) for name in NAMES[:8]
+    }  # read once per sweep per region; the failed regions have none
 
     before = _counts(data_engine)
     rerun = dag.test(logical_date=LOGICAL_DATE)

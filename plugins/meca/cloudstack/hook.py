@@ -17,6 +17,7 @@ from cs import CloudStack
 from meca.cloudstack.connection import CONN_TYPE, CloudStackSettings
 from meca.cloudstack.error_mapping import TRANSLATED, translate
 from meca.cloudstack.errors import CloudStackError
+from meca.cloudstack.thresholds import KEYWORD, CapacityThresholds
 from meca.regions import InvalidRegionConnection, Region
 
 
@@ -87,6 +88,13 @@ class CloudStackHook(BaseHook):
         """
         self.log.info("region %s: %s: waiting for the async job", self.region.name, command)
         return self._send(command, params, fetch_result=True)
+
+    def capacity_thresholds(self) -> CapacityThresholds:
+        """The region's CPU and memory allocation disable thresholds, in one ``listConfigurations`` call.
+
+        :raises CloudStackError: a subclass saying what went wrong.
+        """
+        return CapacityThresholds.from_api(self.list("listConfigurations", keyword=KEYWORD))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the endpoint and the keys with ``listZones``; used by the Connections page.

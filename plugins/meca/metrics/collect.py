@@ -1,6 +1,9 @@
-"""Collect one region's sample: ``listCapacity`` (every type, per zone) and VM counts by state.
+"""Collect one region's sample: capacity per zone and type, VM counts by state, allocation thresholds.
 
-Three API calls per region for up to 500 VMs (one more per further 500 VMs): the sweep's budget.
+``listCapacity`` gives every type per zone, ``listConfigurations`` the CPU and memory allocation
+disable thresholds (read once per sweep).
+
+Four API calls per region for up to 500 VMs (one more per further 500 VMs): the sweep's budget.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meca.cloudstack.hook import CloudStackHook
+from meca.cloudstack.thresholds import CapacityThresholds
 from meca.regions import Region
 
 PAGE_SIZE = 500
@@ -77,6 +81,7 @@ class RegionSample:
     :param offerings: the region's service offerings.
     :param latency_ms: mean wall time of one API call, in milliseconds.
     :param api_calls: how many API calls the collection made.
+    :param thresholds: the region's allocation disable thresholds.
     """
 
     region: Region
@@ -85,6 +90,7 @@ class RegionSample:
     offerings: list[Offering] = field(default_factory=list)
     latency_ms: float = 0.0
     api_calls: int = 0
+    thresholds: CapacityThresholds = field(default_factory=CapacityThresholds)
 
     def to_xcom(self) -> dict[str, Any]:
         """A small JSON summary for the task's XCom and log (region totals per capacity name)."""
@@ -100,6 +106,7 @@ class RegionSample:
             "vms": self.vm_states,
             "latency_ms": round(self.latency_ms, 1),
             "api_calls": self.api_calls,
+            "thresholds": {"cpu": self.thresholds.cpu, "memory": self.thresholds.memory},
         }
 
 
@@ -112,7 +119,8 @@ def collect_region(hook: CloudStackHook) -> RegionSample:
     capacities = [ZoneCapacity.from_api(item) for item in hook.list("listCapacity")]
     offerings = [Offering.from_api(item) for item in hook.list("listServiceOfferings")]
     vms = hook.list("listVirtualMachines", listall=True, pagesize=PAGE_SIZE)
-    calls = 2 + max(1, math.ceil(len(vms) / PAGE_SIZE))
+    thresholds = hook.capacity_thresholds()
+    calls = 3 + max(1, math.ceil(len(vms) / PAGE_SIZE))
     elapsed_ms = (time.monotonic() - started) * 1000
     return RegionSample(
         region=hook.region,
@@ -121,4 +129,5 @@ def collect_region(hook: CloudStackHook) -> RegionSample:
         offerings=offerings,
         latency_ms=elapsed_ms / calls,
         api_calls=calls,
+        thresholds=thresholds,
     )

@@ -83,6 +83,17 @@ def write_sample(engine: Engine, sample: RegionSample, sampled_at: datetime) -> 
             )
             for o in {o.name: o for o in sample.offerings}.values()
         )
+        session.execute(
+            delete(models.CapacityThreshold).where(models.CapacityThreshold.region_id == region_id)
+        )
+        session.add(
+            models.CapacityThreshold(
+                region_id=region_id,
+                cpu=sample.thresholds.cpu,
+                memory=sample.thresholds.memory,
+                sampled_at=sampled_at,
+            )
+        )
         session.add_all(
             models.VmCount(region_id=region_id, sampled_at=sampled_at, state=state, count=count)
             for state, count in sorted(sample.vm_states.items())

@@ -17,6 +17,8 @@ DEFAULT_CONCURRENCY = 8
 T = TypeVar("T")
 
 IN_PROGRESS, SUCCEEDED, FAILED = 0, 1, 2
+#: The ``errorcode`` of a job that failed for lack of capacity (CloudStack's 533).
+CAPACITY_ERRORCODE = 533
 
 
 class JobsTimeoutError(TimeoutError):

@@ -1,20 +1,27 @@
 """What a region can give a session: its free memory and CPU, the offering's size, its template.
 
 Capacity comes from the latest successful sweep in the MECA data database (zones summed); when the
-sweep has no data for a region, the region is asked directly (``listCapacity`` and
-``listServiceOfferings``). Whether the template is Ready is asked from the region
-(``listTemplates templatefilter=executable``). Free capacity is ``total - max(used, allocated)``.
+sweep has no data for a region, the region is asked directly (``listCapacity``,
+``listConfigurations`` and ``listServiceOfferings``). Whether the template is Ready is asked from
+the region (``listTemplates templatefilter=executable``).
+
+Free capacity is what CloudStack will still place: per zone (a cluster to its planner)
+``threshold * total - max(used, allocated)``, never below 0, zones summed, where ``threshold`` is the
+region's ``cluster.cpu/memory.allocated.capacity.disablethreshold`` (recorded by the sweep; 0.85,
+CloudStack's default, when none was recorded). A region at 84 % allocated offers only what fits
+under 85 %.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select
 
 from meca.cloudstack.hook import CloudStackHook
+from meca.cloudstack.thresholds import CapacityThresholds
 from meca.metrics.collect import Offering, ZoneCapacity
 from meca.metrics.samples import OK
 from meca.regions import Region
@@ -41,15 +48,17 @@ class OfferingSize:
 
 @dataclass(frozen=True)
 class RegionCapacity:
-    """A region's free memory (bytes) and CPU (MHz), and where the numbers come from.
+    """A region's free memory (bytes) and CPU (MHz) under its allocation thresholds, and their origin.
 
     :param source: ``"sweep"`` (the MECA data database) or ``"region"`` (asked directly).
+    :param thresholds: the allocation disable thresholds the free figures are computed under.
     """
 
     memory_bytes: int
     cpu_mhz: int
     measured_at: datetime
     source: str
+    thresholds: CapacityThresholds = field(default_factory=CapacityThresholds)
 
     def fits(self, size: OfferingSize, memory_used: int = 0, cpu_used: int = 0) -> int:
         """How many VMs of ``size`` fit in what is left after ``memory_used`` and ``cpu_used``."""
@@ -86,12 +95,36 @@ class RegionChoiceInput:
     offerings: tuple[str, ...] = ()
 
 
-def _free(rows: Iterable[tuple[int, int, int, int | None]]) -> dict[int, int]:
-    """Free capacity per type from ``(type, total, used, allocated)`` rows, zones summed."""
+def _free(
+    rows: Iterable[tuple[int, int, int, int | None]], thresholds: CapacityThresholds | None = None
+) -> dict[int, int]:
+    """Free capacity per type from ``(type, total, used, allocated)`` rows of zones, zones summed.
+
+    Memory and CPU count under their threshold (``threshold * total - max(used, allocated)``); a
+    zone past it gives 0, not less. Other types count up to their total.
+
+    :param rows: one row per zone and type.
+    :param thresholds: the region's allocation disable thresholds (CloudStack's defaults when ``None``).
+    """
+    thresholds = thresholds or CapacityThresholds()
+    shares = {MEMORY: thresholds.memory, CPU: thresholds.cpu}
     free: dict[int, int] = {}
     for kind, total, used, allocated in rows:
-        free[kind] = free.get(kind, 0) + total - max(used, allocated or 0)
+        under = int(shares.get(kind, 1.0) * total)
+        free[kind] = free.get(kind, 0) + max(0, under - max(used, allocated or 0))
     return free
+
+
+def swept_thresholds(connection: Connection, region_name: str) -> CapacityThresholds:
+    """The region's allocation disable thresholds the sweep last recorded (CloudStack's defaults without)."""
+    row = connection.execute(
+        select(models.CapacityThreshold.cpu, models.CapacityThreshold.memory)
+        .join(models.Region, models.Region.id == models.CapacityThreshold.region_id)
+        .where(models.Region.name == region_name)
+    ).one_or_none()
+    if row is None:
+        return CapacityThresholds()
+    return CapacityThresholds(cpu=row.cpu, memory=row.memory)
 
 
 def swept_capacity(connection: Connection, region_name: str) -> RegionCapacity | None:
@@ -113,10 +146,11 @@ def swept_capacity(connection: Connection, region_name: str) -> RegionCapacity |
             sample.type.in_((MEMORY, CPU)),
         )
     ).all()
-    free = _free((row.type, row.total, row.used, row.allocated) for row in rows)
+    thresholds = swept_thresholds(connection, region_name)
+    free = _free(((row.type, row.total, row.used, row.allocated) for row in rows), thresholds)
     if MEMORY not in free or CPU not in free:
         return None
-    return RegionCapacity(free[MEMORY], free[CPU], measured_at=latest, source="sweep")
+    return RegionCapacity(free[MEMORY], free[CPU], measured_at=latest, source="sweep", thresholds=thresholds)
 
 
 def swept_offering(connection: Connection, region_name: str, offering: str) -> OfferingSize | None:
@@ -153,14 +187,21 @@ def full_alerts(connection: Connection) -> dict[str, str]:
 
 
 def asked_capacity(hook: CloudStackHook) -> RegionCapacity:
-    """The region's free memory and CPU, asked with ``listCapacity`` (the fallback without a sweep).
+    """The region's free memory and CPU, asked with ``listCapacity`` and ``listConfigurations``.
+
+    The fallback without a sweep: the thresholds are read live too.
 
     :raises meca.cloudstack.errors.CloudStackError: when the region does not answer.
     """
     zones = [ZoneCapacity.from_api(item) for item in hook.list("listCapacity")]
-    free = _free((z.type, z.total, z.used, z.allocated) for z in zones)
+    thresholds = hook.capacity_thresholds()
+    free = _free(((z.type, z.total, z.used, z.allocated) for z in zones), thresholds)
     return RegionCapacity(
-        free.get(MEMORY, 0), free.get(CPU, 0), measured_at=datetime.now(UTC), source="region"
+        free.get(MEMORY, 0),
+        free.get(CPU, 0),
+        measured_at=datetime.now(UTC),
+        source="region",
+        thresholds=thresholds,
     )
 
 

@@ -4,6 +4,14 @@ Every round lists what the session already has (by tag or name, see :mod:`meca.s
 removes broken VMs, tags untagged ones, and deploys only the missing ones: all deploy commands are
 sent first, the new VMs tagged at once, then all the jobs polled together. A retry, after a failed
 deploy or a killed worker, therefore never creates more than N.
+
+Two refusals are handled as CloudStack means them:
+
+- **431 "already exists"** for one of the session's own VM names (a deploy whose answer was lost,
+  sent again): the VM with that name is the session's, so it is tagged and counted, not failed.
+- **533** (the region's planner found no cluster under its allocation disable thresholds, or no
+  host with room): another round cannot help, so provisioning stops at once with
+  :class:`CapacityRefused`, naming the region, its thresholds and the VM; nothing more is deployed.
 """
 
 from __future__ import annotations
@@ -13,21 +21,29 @@ from typing import Any
 
 from meca.cloudstack.async_hook import CloudStackAsyncHook
 from meca.cloudstack.errors import (
+    CloudStackCapacityError,
     CloudStackError,
+    CloudStackParamError,
     CloudStackServerError,
     CloudStackTimeoutError,
     CloudStackUnreachableError,
 )
-from meca.sessions.async_jobs import bounded_gather, job_timing, wait_for_jobs
+from meca.cloudstack.thresholds import KEYWORD, CapacityThresholds
+from meca.sessions.async_jobs import CAPACITY_ERRORCODE, bounded_gather, job_timing, wait_for_jobs
 from meca.sessions.tags import BROKEN_STATES, session_tags, session_vms, tagged_session, vm_name, vm_record
 from meca.sessions.teardown import destroy_vms
 
 DEFAULT_ROUNDS = 3
 TRANSIENT = (CloudStackServerError, CloudStackTimeoutError, CloudStackUnreachableError)
+NAME_TAKEN = "already exists"
 
 
 class ProvisioningError(RuntimeError):
     """The session's VMs could not all be created; the message says how many and why."""
+
+
+class CapacityRefused(ProvisioningError):
+    """The region refused a VM for lack of capacity (533): retrying cannot help, the message says why."""
 
 
 @dataclass(frozen=True)
@@ -188,21 +204,73 @@ async def _deploy(
     )
     report.deployed += len(names)
     jobs: dict[str, str] = {}
-    refused: list[CloudStackError] = []
+    names_of: dict[str, str] = {}
+    adopted: list[str] = []
+    refused: list[tuple[str, CloudStackError]] = []
     for name, answer in zip(names, answers, strict=True):
         if isinstance(answer, TRANSIENT):
             report.failures.append(f"{name}: {answer}")
+        elif isinstance(answer, CloudStackParamError) and NAME_TAKEN in (answer.errortext or ""):
+            found = await _own_vm(hook, name)
+            if found is None:
+                refused.append((name, answer))
+            elif tagged_session(found) is None:
+                adopted.append(found["id"])
         elif isinstance(answer, CloudStackError):
-            refused.append(answer)
+            refused.append((name, answer))
         elif isinstance(answer, BaseException):
             raise answer
         else:
             jobs[answer["jobid"]] = answer["id"]
-    await _tag(hook, session_id, list(jobs.values()), poll_s, timeout_s)
+            names_of[answer["id"]] = name
+    await _tag(hook, session_id, list(jobs.values()) + adopted, poll_s, timeout_s)
+    for name, error in refused:
+        if isinstance(error, CloudStackCapacityError):
+            raise await _capacity_refused(hook, session_id, name, str(error.errortext or error)) from error
     if refused:
         raise ProvisioningError(
-            f"session {session_id}: deployVirtualMachine refused: {refused[0]}"
-        ) from refused[0]
-    for outcome in await wait_for_jobs(hook, jobs, poll_s=poll_s, timeout_s=timeout_s):
-        if not outcome.succeeded:
-            report.failures.append(f"{outcome.resource_id}: {outcome.error}")
+            f"session {session_id}: deployVirtualMachine refused: {refused[0][1]}"
+        ) from refused[0][1]
+    outcomes = await wait_for_jobs(hook, jobs, poll_s=poll_s, timeout_s=timeout_s)
+    failed = [outcome for outcome in outcomes if not outcome.succeeded]
+    for outcome in failed:
+        report.failures.append(f"{names_of[outcome.resource_id]}: {outcome.error}")
+    short = [outcome for outcome in failed if outcome.result.get("errorcode") == CAPACITY_ERRORCODE]
+    if short:
+        raise await _capacity_refused(
+            hook,
+            session_id,
+            ", ".join(names_of[o.resource_id] for o in short),
+            short[0].error,
+            placed=len(outcomes) - len(failed),
+            asked=len(names),
+        )
+
+
+async def _own_vm(hook: CloudStackAsyncHook, name: str) -> dict[str, Any] | None:
+    """The VM named ``name`` (one of the session's own names), if the region has it."""
+    vms = await hook.list("listVirtualMachines", listall=True, name=name)
+    return next((vm for vm in vms if vm.get("name") == name), None)
+
+
+async def _capacity_refused(
+    hook: CloudStackAsyncHook,
+    session_id: str,
+    names: str,
+    cloudstack_said: str,
+    *,
+    placed: int | None = None,
+    asked: int | None = None,
+) -> CapacityRefused:
+    """The teacher- and operator-readable error for a 533, with the region's thresholds read live."""
+    region = (await hook.get_region()).name
+    try:
+        thresholds = CapacityThresholds.from_api(await hook.list("listConfigurations", keyword=KEYWORD))
+    except CloudStackError:
+        thresholds = CapacityThresholds()
+    fitted = "" if placed is None or asked is None else f" ({placed} of the {asked} VM(s) of this round fit)"
+    return CapacityRefused(
+        f"session {session_id}: region {region} has no capacity left under its allocation threshold "
+        f"({thresholds.percent()}) for VM {names}{fitted}; choose fewer VMs, a smaller offering or "
+        f"another region. CloudStack answered: {cloudstack_said}"
+    )

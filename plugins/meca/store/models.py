@@ -177,6 +177,23 @@ class ServiceOffering(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class CapacityThreshold(Base):
+    """A region's CloudStack allocation disable thresholds as last seen by the sweep (one row per region).
+
+    Shares (0..1) of a cluster's total past which CloudStack places no more VMs: seats are counted
+    under them.
+    """
+
+    __tablename__ = "capacity_thresholds"
+
+    region_id: Mapped[int] = mapped_column(
+        SmallInteger, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True
+    )
+    cpu: Mapped[float] = mapped_column(Float)
+    memory: Mapped[float] = mapped_column(Float)
+    sampled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Alert(Base):
     """An alert opened by a monitoring rule; ``cleared_at`` is set when the condition clears."""
 

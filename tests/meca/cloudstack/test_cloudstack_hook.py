@@ -22,6 +22,7 @@ from meca.cloudstack.errors import (
     CloudStackUnreachableError,
 )
 from meca.cloudstack.hook import CloudStackHook
+from meca.cloudstack.thresholds import MEMORY_DISABLE, CapacityThresholds
 from meca.regions import InvalidRegionConnection, Region
 
 Ids = Callable[[str], dict[str, str]]
@@ -260,3 +261,15 @@ def test_bare_host_builds_the_endpoint(connect, simulator: SimulatorHandle, monk
     assert (
         CloudStackHook(cloudstack_conn_id=conn_id).settings.endpoint == "https://cloud.example.org/client/api"
     )
+
+
+def test_capacity_thresholds_are_read_with_list_configurations(connect, simulator: SimulatorHandle) -> None:
+    hook = CloudStackHook(cloudstack_conn_id=connect("empty"))
+    assert hook.capacity_thresholds() == CapacityThresholds(cpu=0.85, memory=0.85)
+    simulator.control.set_configurations("empty", **{MEMORY_DISABLE: 0.9})
+    try:
+        thresholds = hook.capacity_thresholds()
+    finally:
+        simulator.control.set_configurations("empty", **{MEMORY_DISABLE: 0.85})
+    assert thresholds == CapacityThresholds(cpu=0.85, memory=0.9)
+    assert thresholds.percent() == "CPU 85 %, memory 90 %"

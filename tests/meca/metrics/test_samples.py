@@ -50,7 +50,7 @@ def test_sample_stores_what_the_region_reports(federation, data_engine: Engine) 
     sample = collect_region(CloudStackHook(conn_id_for("alpha")))
     write_sample(data_engine, sample, SAMPLED_AT)
 
-    assert sample.api_calls == 3
+    assert sample.api_calls == 4
     with Session(data_engine) as session:
         rows = session.execute(
             select(models.Zone.name, models.CapacitySample).join(
@@ -71,7 +71,25 @@ def test_sample_stores_what_the_region_reports(federation, data_engine: Engine) 
         ).all()
         assert offerings == [("Small", 1024)]
         health = session.scalars(select(models.SweepHealth)).one()
-        assert (health.status, health.api_calls, health.error) == ("ok", 3, None)
+        assert (health.status, health.api_calls, health.error) == ("ok", 4, None)
+        threshold = session.scalars(select(models.CapacityThreshold)).one()
+        assert (threshold.cpu, threshold.memory, threshold.sampled_at) == (0.85, 0.85, SAMPLED_AT)
+
+
+def test_sample_stores_the_thresholds_the_region_enforces(federation, data_engine: Engine) -> None:
+    _api(federation, "beta").updateConfiguration(
+        name="cluster.memory.allocated.capacity.disablethreshold", value="0.9"
+    )
+    hook = CloudStackHook(conn_id_for("beta"))
+    write_sample(data_engine, collect_region(hook), SAMPLED_AT)
+    later = SAMPLED_AT.replace(minute=10)
+    _api(federation, "beta").updateConfiguration(
+        name="cluster.cpu.allocated.capacity.disablethreshold", value="0.8"
+    )
+    write_sample(data_engine, collect_region(hook), later)
+    with Session(data_engine) as session:
+        [row] = session.scalars(select(models.CapacityThreshold)).all()
+        assert (row.cpu, row.memory, row.sampled_at) == (0.8, 0.9, later)
 
 
 def test_rerun_of_the_same_interval_rewrites_the_same_rows(federation, data_engine: Engine) -> None:
