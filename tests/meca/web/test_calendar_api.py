@@ -34,6 +34,7 @@ from meca.sessions.request import SessionRequest
 from meca.sessions.tags import vm_name
 from meca.store.migrate import upgrade
 from meca.store.models import SessionBooking
+from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, raw_api, topology, vms_of
 from tests.meca.web.html_nodes import parse
 from tests.meca.web.simple_auth_api import logged_in_api_server
@@ -45,6 +46,8 @@ ROOM = RegionCapacity(64 * GIB, 64_000, measured_at=datetime.now(UTC), source="r
 SMALL = OfferingSize.of(OFFERING, 1, 1000, 1024)
 USERS = {"viewer1": "viewer", "teacher1": "user", "ann@example.org": "user"}
 OWNER = "ann@example.org"
+#: The header the MECA pages send with every POST.
+FROM_THE_PAGE = {HEADER: HEADER_VALUE}
 
 
 @dataclass
@@ -61,7 +64,8 @@ class Calendar:
         return self.client.get(PREFIX + path, headers=self.auth(user), params=params)
 
     def post(self, path: str, user: str = "viewer1", body: Any = None) -> httpx.Response:
-        return self.client.post(PREFIX + path, headers=self.auth(user), json=body)
+        """``POST`` as the MECA pages do: a JSON body (``{}`` by default) with the user's token."""
+        return self.client.post(PREFIX + path, headers=self.auth(user), json={} if body is None else body)
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +152,9 @@ def test_every_page_endpoint_and_file_needs_a_user(calendar: Calendar) -> None:
         assert "/auth/login" in response.headers["location"]
     for response in (
         anonymous.get(PREFIX + "/api/events", params={"start": "2026-01-01", "end": "2026-01-08"}),
-        anonymous.post(PREFIX + "/api/check", json={}),
+        anonymous.post(PREFIX + "/api/check", json={}, headers=FROM_THE_PAGE),
         anonymous.get(PREFIX + session_url("s1", "/vms")),
-        anonymous.post(PREFIX + session_url("s1", "/stop")),
+        anonymous.post(PREFIX + session_url("s1", "/stop"), json={}, headers=FROM_THE_PAGE),
         anonymous.get(PREFIX + "/static/calendar.js"),
     ):
         assert response.status_code == 401, response.url
