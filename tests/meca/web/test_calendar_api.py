@@ -243,6 +243,36 @@ def test_events_are_the_accepted_bookings_of_the_window_in_their_region_colour(
     assert calendar.get("/api/events", start="soon", end="2026-01-01").status_code == 422
 
 
+#: (start, end, what the 422 says) of event windows that are no window.
+BAD_WINDOWS = [
+    ("9999-12-31T00:00:00", "9999-12-31T23:59:59", "'start' must be between 1970-01-01 and 9000-01-01"),
+    ("9999-12-31T23:00:00-05:00", "2026-01-01", "'start' must be between 1970-01-01 and 9000-01-01"),
+    ("2026-01-01", "9999-12-31", "'end' must be between 1970-01-01 and 9000-01-01"),
+    ("0001-01-01T00:00:00+01:00", "2026-01-01", "'start' must be between 1970-01-01 and 9000-01-01"),
+    ("0001-01-02", "0001-01-03", "'start' must be between 1970-01-01 and 9000-01-01"),
+    ("2026-02-01", "2026-01-01", "'end' must be after 'start' and at most 400 days later"),
+    ("2026-01-01", "2026-01-01", "'end' must be after 'start'"),
+    ("2026-01-01", "2027-06-01", "at most 400 days later"),
+    ("1970-01-01", "8999-12-31", "at most 400 days later"),
+    ("soon", "2026-01-01", "'start' must be an ISO 8601 date or date-time, got 'soon'"),
+    ("2026-01-01", "x" * 5000, "'end' must be an ISO 8601 date or date-time, got 'xxxxxxxx"),
+    ("2026-01-01\x00", "2026-01-08", "'start' must be an ISO 8601 date or date-time"),
+    ("2026-13-01", "2026-01-08", "'start' must be an ISO 8601 date or date-time"),
+]
+
+
+@pytest.mark.parametrize(("start", "end", "said"), BAD_WINDOWS)
+def test_a_window_that_is_no_window_is_422_with_the_reason_never_500(
+    calendar: Calendar, engine: Engine, start: str, end: str, said: str
+) -> None:
+    response = calendar.get("/api/events", start=start, end=end)
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert said in detail, detail
+    assert len(detail) < 300, detail
+
+
 def test_the_check_lists_every_problem_and_books_nothing(
     calendar: Calendar, cloud: SimulatorHandle, engine: Engine
 ) -> None:
