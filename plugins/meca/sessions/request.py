@@ -305,6 +305,11 @@ def _moment(value: Any, name: str, problems: list[str]) -> datetime | None:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
+        # CPython's parser stops at a NUL: refuse what it would silently drop.
+        control = control_character_problem(value, name)
+        if control is not None:
+            problems.append(control)
+            return None
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
