@@ -259,14 +259,14 @@ class SessionDagGuard:
             detail = f"a trigger of DAG {SESSION_DAG_ID} may have at most {MAX_TRIGGER_BODY_BYTES} bytes"
             await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
             return
-        refusal = None if may_do_all else booking_owner_refusal(user, body)
-        if refusal is not None:
-            log.info("Refused user %r booking a session in another name", user.get_name())
-            await JSONResponse({"detail": refusal}, status_code=403)(scope, receive, send)
-            return
         problems = trigger_problems(body)
         if problems:
             log.info("Refused user %r triggering a session: %s", user.get_name(), " ".join(problems))
             await JSONResponse({"detail": problems}, status_code=400)(scope, receive, send)
+            return
+        refusal = None if may_do_all else booking_owner_refusal(user, body)
+        if refusal is not None:
+            log.info("Refused user %r booking a session in another name", user.get_name())
+            await JSONResponse({"detail": refusal}, status_code=403)(scope, receive, send)
             return
         await self.app(scope, replaying(body, receive), send)
