@@ -135,15 +135,16 @@ def meca_classroom_session() -> None:
         from meca.sessions.booking import book_run
         from meca.sessions.control import booking_json, region_conn_id
         from meca.sessions.refused_exit import RefusedExit
-        from meca.sessions.request import BookingRefused
+        from meca.sessions.request import BookingRefused, check_session_id
         from meca.store.engine import get_engine
 
         session_id = _session_id()
+        conf = dict(get_current_context()["params"])
+        repeats = conf.get("recurrence_weeks")
         engine = get_engine()
         try:
-            booking = book_run(
-                engine, dict(get_current_context()["params"]), session_id=session_id, now=datetime.now(UTC)
-            )
+            check_session_id(session_id, repeats=repeats if isinstance(repeats, int) else 0)
+            booking = book_run(engine, conf, session_id=session_id, now=datetime.now(UTC))
         except BookingRefused as refused:
             for message in refused.messages:
                 log.error("Refused: %s", message)

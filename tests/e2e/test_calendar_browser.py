@@ -237,6 +237,7 @@ def test_a_teacher_books_sees_and_stops_a_session_in_chromium(
             response = requests.post(
                 f"{cluster.base_url}/meca/sessions/api/sessions/{quote(session_id, safe='')}/cancel",
                 headers={"Authorization": f"Bearer {cluster.token()}"},
+                json={},
                 timeout=30,
             )
             assert response.status_code == 200, response.text

@@ -271,7 +271,7 @@ def test_a_teacher_is_refused_other_dags_the_connections_and_another_teachers_se
     sweep_dag = cluster.api("GET", f"/dags/{SWEEP_DAG_ID}", user=TEACHER_A)
     connections = cluster.api("GET", "/connections", user=TEACHER_A)
     other_session = cluster.http("GET", session_url(b_run), user=TEACHER_A)
-    cancel_other = cluster.http("POST", session_url(b_run, "cancel"), user=TEACHER_A)
+    cancel_other = cluster.http("POST", session_url(b_run, "cancel"), user=TEACHER_A, json={})
     dashboard = cluster.http("GET", "/meca/dashboard/api/summary", user=ANALYST_USER)
     _, analyst_books = book(cluster, ANALYST_USER, start=far, end=far + timedelta(hours=1), instances=1)
 
@@ -299,8 +299,8 @@ def test_a_teacher_is_refused_other_dags_the_connections_and_another_teachers_se
     # The same calls by those allowed: the owner and an operator cancel; nothing was cancelled before.
     own = cluster.http("GET", session_url(b_run), user=TEACHER_B)
     assert (own.status_code, own.json()["state"]) == (200, "accepted"), own.text
-    cancelled_by_owner = cluster.http("POST", session_url(b_run, "cancel"), user=TEACHER_B)
-    cancelled_by_operator = cluster.http("POST", session_url(a_run, "cancel"), user=OPERATOR_USER)
+    cancelled_by_owner = cluster.http("POST", session_url(b_run, "cancel"), user=TEACHER_B, json={})
+    cancelled_by_operator = cluster.http("POST", session_url(a_run, "cancel"), user=OPERATOR_USER, json={})
     assert cancelled_by_owner.status_code == 200, cancelled_by_owner.text
     assert cancelled_by_operator.status_code == 200, cancelled_by_operator.text
     assert cancelled_by_owner.json()["changed_by"] == TEACHER_B

@@ -1,12 +1,15 @@
 """A teacher's session request: read from a DAG run's conf, checked before anything is created.
 
-Everything that needs no I/O is checked here (times, lengths, limits of ``include/sessions.yaml``);
+Everything that needs no I/O is checked here (times, lengths, control characters, limits of
+``include/sessions.yaml``), as is the shape of a session id (:func:`check_session_id`);
 unknown regions, templates and offerings, and capacity, are checked when the booking is reserved
 (:mod:`meca.sessions.booking`). Every problem is reported at once, in words a teacher understands.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +33,114 @@ FIELDS = (
     "comments",
     "recurrence_weeks",
 )
+
+
+#: The text fields of a conf and how a refusal names them.
+TEXT_FIELDS = {
+    "title": "title",
+    "owner": "owner",
+    "region": "region",
+    "template": "template",
+    "offering": "service offering",
+    "comments": "comments",
+}
+
+
+#: The longest session id (DAG run id) accepted, weekly suffix ``.week<k>`` included.
+SESSION_ID_MAX = 100
+#: The shape of a session id: Airflow's own ``allowed_run_id_pattern`` starting with a letter or digit
+#: (no ``/``, no space), so that it is safe in URLs, VM names, file names and log paths.
+SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.~:+-]*")
+#: The whitespace allowed in the free-text field ``comments`` only.
+COMMENT_WHITESPACE = frozenset("\t\n\r")
+#: Characters that change how the text around them is shown (bidirectional marks, embeddings,
+#: overrides and isolates): U+200E, U+200F, U+202A-U+202E, U+2066-U+2069.
+BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _is_control(character: str) -> bool:
+    code = ord(character)
+    return code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or character in BIDI_CONTROLS
+
+
+def control_character_problem(value: str, name: str, *, multiline: bool = False) -> str | None:
+    """The refusal of the first control character in ``value``, or ``None`` when it has none.
+
+    Refused: C0 controls (U+0000-U+001F; tab, line feed and carriage return are allowed when
+    ``multiline``), DEL and the C1 controls (U+007F-U+009F), lone surrogates (which no database
+    stores) and the bidirectional controls of :data:`BIDI_CONTROLS` (a right-to-left override makes
+    a title read differently from what it is).
+
+    :param value: the text as given.
+    :param name: the field as a teacher names it, e.g. ``title``.
+    :param multiline: whether tabs and line breaks are allowed (``comments``).
+    :returns: e.g. ``The title contains a control character (U+0000) at position 4: remove it.``;
+        the position counts characters from 1.
+    """
+    for position, character in enumerate(value, start=1):
+        if not _is_control(character) or (multiline and character in COMMENT_WHITESPACE):
+            continue
+        label = unicodedata.name(character, "")
+        what = "a text-direction control character" if character in BIDI_CONTROLS else "a control character"
+        code = f"U+{ord(character):04X}" + (f" {label}" if label else "")
+        return f"The {name} contains {what} ({code}) at position {position}: remove it."
+    return None
+
+
+def session_id_problem(session_id: object, *, repeats: int = 0) -> str | None:
+    """Why ``session_id`` cannot be a session's id (its DAG run id), or ``None`` when it can.
+
+    It must match :data:`SESSION_ID_PATTERN` (Airflow's own run id characters, a letter or digit first,
+    no ``..``) and be at most :data:`SESSION_ID_MAX` characters long, its weekly repeats' ids
+    ``<id>.week<k>`` included.
+
+    :param session_id: the run id given (``dag_run_id`` of a trigger, or the run's own).
+    :param repeats: how many weekly repeats the session books (``recurrence_weeks``).
+    """
+    if not isinstance(session_id, str):
+        return f"The session id (run id) must be text (got {session_id!r})."
+    shown = session_id if len(session_id) <= 40 else session_id[:40] + "..."
+    control = control_character_problem(session_id, "session id (run id)")
+    if control is not None:
+        return control
+    longest = len(session_id) + (len(f".week{repeats}") if repeats > 0 else 0)
+    if longest > SESSION_ID_MAX:
+        repeat_note = f" with its weekly repeats' suffix .week{repeats}" if repeats > 0 else ""
+        return (
+            f"The session id (run id) {shown!r} is too long: {longest} characters{repeat_note}, "
+            f"at most {SESSION_ID_MAX}."
+        )
+    if not SESSION_ID_PATTERN.fullmatch(session_id) or ".." in session_id:
+        return (
+            f"The session id (run id) {shown!r} may only contain letters, digits and . _ ~ : + - "
+            "(starting with a letter or a digit, no '..'), like lab3-2026-12-01."
+        )
+    return None
+
+
+def check_session_id(session_id: object, *, repeats: int = 0) -> None:
+    """Refuse a session id that :func:`session_id_problem` refuses.
+
+    :raises BookingRefused: with that reason.
+    """
+    problem = session_id_problem(session_id, repeats=repeats)
+    if problem is not None:
+        raise BookingRefused([problem])
+
+
+def conf_text_problems(conf: Mapping[str, Any]) -> list[str]:
+    """The control-character refusals of the text fields of a DAG run conf (other problems left aside).
+
+    :param conf: the conf as given (only its text values are looked at).
+    """
+    problems = []
+    for field, name in TEXT_FIELDS.items():
+        value = conf.get(field)
+        if isinstance(value, str):
+            problem = control_character_problem(value, name, multiline=field == "comments")
+            if problem is not None:
+                problems.append(problem)
+    return problems
 
 
 class BookingRefused(ValueError):
@@ -118,12 +229,19 @@ class SessionRequest:
             )
         start = _moment(conf.get("start"), "start", problems)
         end = _moment(conf.get("end"), "end", problems)
-        title = _text(conf.get("title"), "title", TITLE_MAX, problems)
-        owner = _text(conf.get("owner"), "owner", NAME_MAX, problems)
-        region = _text(conf.get("region", ANY_REGION), "region", NAME_MAX, problems)
-        template = _text(conf.get("template"), "template", NAME_MAX, problems)
-        offering = _text(conf.get("offering"), "service offering", NAME_MAX, problems)
-        comments = _text(conf.get("comments", ""), "comments", COMMENTS_MAX, problems, required=False)
+        title = _text(conf.get("title"), TEXT_FIELDS["title"], TITLE_MAX, problems)
+        owner = _text(conf.get("owner"), TEXT_FIELDS["owner"], NAME_MAX, problems)
+        region = _text(conf.get("region", ANY_REGION), TEXT_FIELDS["region"], NAME_MAX, problems)
+        template = _text(conf.get("template"), TEXT_FIELDS["template"], NAME_MAX, problems)
+        offering = _text(conf.get("offering"), TEXT_FIELDS["offering"], NAME_MAX, problems)
+        comments = _text(
+            conf.get("comments", ""),
+            TEXT_FIELDS["comments"],
+            COMMENTS_MAX,
+            problems,
+            required=False,
+            multiline=True,
+        )
         instances = _whole(conf.get("instances"), "number of instances", 1, rules.max_instances, problems)
         recurrence = _whole(
             conf.get("recurrence_weeks", 0), "weekly recurrence", 0, rules.max_recurrence_weeks, problems
@@ -189,6 +307,11 @@ def _moment(value: Any, name: str, problems: list[str]) -> datetime | None:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
+        # CPython's parser stops at a NUL: refuse what it would silently drop.
+        control = control_character_problem(value, name)
+        if control is not None:
+            problems.append(control)
+            return None
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
@@ -205,11 +328,17 @@ def _moment(value: Any, name: str, problems: list[str]) -> datetime | None:
     return moment
 
 
-def _text(value: Any, name: str, limit: int, problems: list[str], *, required: bool = True) -> str:
+def _text(
+    value: Any, name: str, limit: int, problems: list[str], *, required: bool = True, multiline: bool = False
+) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
         problems.append(f"The {name} must be text (got {value!r}).")
+        return ""
+    control = control_character_problem(value, name, multiline=multiline)
+    if control is not None:
+        problems.append(control)
         return ""
     value = value.strip()
     if required and not value:

@@ -128,12 +128,36 @@ def feed(
     ]
 
 
+#: The earliest and latest moments an events window may name.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+#: How much of a wrong window value a refusal quotes.
+QUOTE_CHARS = 60
+
+
+def _quoted(value: str) -> str:
+    return repr(value if len(value) <= QUOTE_CHARS else value[:QUOTE_CHARS] + "...")
+
+
 def _moment(value: str, name: str) -> datetime:
+    """``value`` as an aware UTC datetime (UTC without an offset), from :data:`EARLIEST` to :data:`LATEST`.
+
+    :raises HTTPException: 422 saying what is wrong, for anything else (never an overflow's 500).
+    """
+    out_of_range = f"'{name}' must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, got {_quoted(value)}"
     try:
         moment = datetime.fromisoformat(value.strip().replace(" ", "+"))
     except ValueError:
-        raise HTTPException(422, f"'{name}' must be an ISO 8601 date or date-time, got {value!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        raise HTTPException(
+            422, f"'{name}' must be an ISO 8601 date or date-time, got {_quoted(value)}"
+        ) from None
+    try:
+        moment = (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise HTTPException(422, out_of_range) from None
+    if not EARLIEST <= moment <= LATEST:
+        raise HTTPException(422, out_of_range)
+    return moment
 
 
 router = APIRouter(prefix="/api", dependencies=[Depends(requires_meca(CALENDAR))])
@@ -151,10 +175,11 @@ def events(
     :func:`busy_json` blocks.
     """
     since, until = _moment(start, "start"), _moment(end, "end")
-    if not since < until <= since + MAX_WINDOW:
+    if not since < until or until - since > MAX_WINDOW:
         raise HTTPException(
             422,
-            f"'end' must be after 'start' and at most {MAX_WINDOW.days} days later (got {start} .. {end})",
+            f"'end' must be after 'start' and at most {MAX_WINDOW.days} days later "
+            f"(got {_quoted(start)} .. {_quoted(end)})",
         )
     colours = {region.name: region.colour for region in registered_regions()}
     bookings = bookings_between(data_engine(), since, until)

@@ -12,7 +12,8 @@ of ``meca_classroom_session`` with Airflow's REST API (``POST /api/v2/dags/.../d
 the ``_token`` cookie of the Airflow login), so Airflow's permission checks apply to the teacher.
 Every page, endpoint and static file needs an authenticated Airflow user with ``can_read`` on ``MECA
 Calendar`` (:mod:`meca.web.auth`); a session's page, its VMs, "Start all" and "Stop all" also follow
-the ownership rule of :mod:`meca.web.session_access`.
+the ownership rule of :mod:`meca.web.session_access`. Every ``POST`` goes through
+:func:`meca.web.csrf.refuse_forgery` (a JSON body and ``X-Requested-With: meca`` or a bearer token).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from meca.sessions.request import ANY_REGION, BookingRefused
 from meca.web import calendar_api
 from meca.web.auth import add_auth_handlers, requires_meca
 from meca.web.calendar_api import RegistryUnavailable, registered_regions, text_colour
+from meca.web.csrf import refuse_forgery
 from meca.web.database import DataDatabaseUnavailable
 from meca.web.session_access import session_for
 
@@ -115,7 +117,13 @@ def _error(_request: Request, exc: Exception) -> JSONResponse:
 
 def create_app() -> FastAPI:
     """A new calendar app (pages, JSON endpoints, static files, authentication and error handlers)."""
-    app = FastAPI(title="MECA calendar", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="MECA calendar",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(refuse_forgery)],
+    )
     app.include_router(pages)
     app.include_router(calendar_api.router)
     app.include_router(static)

@@ -23,6 +23,7 @@ from fastapi import Request
 
 from meca.security.roles import ALL_SESSIONS, METHOD_ACTIONS, SESSION_DAG_ID
 from meca.sessions.ledger import Booking, BookingNotFound, get_booking
+from meca.sessions.request import control_character_problem
 from meca.web.auth import VERBS, ApiUser, Method, NotAuthorized, PageUser, is_authorized
 from meca.web.database import data_engine
 
@@ -71,7 +72,8 @@ def checked_session(
     :raises NotAuthorized: when the user neither holds ``MECA Sessions`` for ``method`` nor owns the
         session and may trigger session runs (403).
     """
-    booking = get_booking(data_engine(), session_id)
+    # No booking id holds a control character, and NUL must never reach the database.
+    booking = None if control_character_problem(session_id, "id") else get_booking(data_engine(), session_id)
     if booking is None:
         raise BookingNotFound(f"no booking has session id {session_id!r}")
     if is_authorized(user, ALL_SESSIONS, method):

@@ -8,7 +8,8 @@ session's DAG run id (URL-encode it). Every route needs an authenticated Airflow
 the session and may trigger runs of ``meca_classroom_session``; else 403. With the SimpleAuthManager
 every user may look, ``op`` and ``admin`` may change every session, a ``user`` only their own. The
 user's name is recorded on the booking. A refusal answers 409 with the teacher-readable reasons, an
-unknown session 404.
+unknown session 404. ``POST`` needs a JSON body (``{}`` for cancel) with ``X-Requested-With: meca``
+or a bearer token (:mod:`meca.web.csrf`), else 403 or 415.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from meca.sessions.ledger import Booking, BookingNotFound
 from meca.sessions.request import BookingRefused
 from meca.web.auth import ApiUser as User
 from meca.web.auth import add_auth_handlers
+from meca.web.csrf import refuse_forgery
 from meca.web.database import data_engine
 from meca.web.session_access import session_for
 
@@ -68,7 +70,13 @@ def _refused(_request: Request, exc: Exception) -> JSONResponse:
 
 def create_app() -> FastAPI:
     """A new session-control app (routes, authentication and error handlers)."""
-    control = FastAPI(title="MECA sessions", docs_url=None, redoc_url=None, openapi_url=None)
+    control = FastAPI(
+        title="MECA sessions",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(refuse_forgery)],
+    )
     control.include_router(router)
     add_auth_handlers(control)
     control.add_exception_handler(BookingNotFound, _not_found)

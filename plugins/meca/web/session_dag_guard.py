@@ -18,6 +18,11 @@ closes both for every user who does not hold ``can_edit`` on ``MECA Sessions``
   user name or e-mail, ignoring case and surrounding spaces). Its body is read here and replayed to
   Airflow unchanged.
 
+For every user, Operators and Admins included, the trigger of the session DAG also answers 400 with
+the reasons (:func:`trigger_problems`) when its ``dag_run_id`` is no safe session id (at most 100
+characters of Airflow's run id characters: a 300-character id breaks the task's log path) or a text
+field of its ``conf`` holds a control character (NUL crashes PostgreSQL; U+202E disguises a title).
+
 The user is identified the way Airflow does (a ``Bearer`` header, else the ``_token`` cookie, through
 the auth manager's ``get_user_from_token``). A request without a valid token is left to Airflow,
 which answers 401 (or 403 for a token it cannot read) itself. Every other request passes through
@@ -38,6 +43,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meca.security.roles import ALL_SESSIONS, CAN_EDIT, SESSION_DAG_ID
+from meca.sessions.request import conf_text_problems, session_id_problem
 from meca.web.auth import is_authorized
 from meca.web.session_access import is_own_name, user_identities
 
@@ -130,6 +136,35 @@ def booking_owner_refusal(user: BaseUser, body: bytes) -> str | None:
     )
 
 
+def trigger_problems(body: bytes) -> list[str]:
+    """What a session trigger body holds that no session may have: a bad run id, control characters.
+
+    Checked for every user, with :func:`meca.sessions.request.session_id_problem` (``dag_run_id``,
+    when given: Airflow makes a safe one otherwise) and
+    :func:`meca.sessions.request.conf_text_problems` (``conf``'s text fields). A body that is not
+    JSON, and every other problem of the conf, are left to Airflow and to the run's ``reserve`` task.
+
+    :param body: the request body.
+    :returns: the teacher-readable refusals, empty when there is none.
+    """
+    try:
+        payload: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(payload, dict):
+        return []
+    conf = payload.get("conf")
+    conf = conf if isinstance(conf, dict) else {}
+    problems = []
+    run_id = payload.get("dag_run_id")
+    if run_id is not None:
+        repeats = conf.get("recurrence_weeks")
+        problem = session_id_problem(run_id, repeats=repeats if isinstance(repeats, int) else 0)
+        if problem is not None:
+            problems.append(problem)
+    return problems + conf_text_problems(conf)
+
+
 async def request_user(scope: Scope) -> BaseUser | None:
     """The user Airflow would see for this request, or ``None`` when it has no valid token.
 
@@ -205,10 +240,14 @@ class SessionDagGuard:
             await self.app(scope, receive, send)
             return
         user = await request_user(scope)
-        if user is None or await run_in_threadpool(is_authorized, user, ALL_SESSIONS, "PUT"):
+        if user is None:
             await self.app(scope, receive, send)
             return
+        may_do_all = await run_in_threadpool(is_authorized, user, ALL_SESSIONS, "PUT")
         if guarded == "pause":
+            if may_do_all:
+                await self.app(scope, receive, send)
+                return
             log.info("Refused user %r pausing through %s", user.get_name(), scope["path"])
             await JSONResponse({"detail": pause_refusal(user)}, status_code=403)(scope, receive, send)
             return
@@ -220,7 +259,12 @@ class SessionDagGuard:
             detail = f"a trigger of DAG {SESSION_DAG_ID} may have at most {MAX_TRIGGER_BODY_BYTES} bytes"
             await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
             return
-        refusal = booking_owner_refusal(user, body)
+        problems = trigger_problems(body)
+        if problems:
+            log.info("Refused user %r triggering a session: %s", user.get_name(), " ".join(problems))
+            await JSONResponse({"detail": problems}, status_code=400)(scope, receive, send)
+            return
+        refusal = None if may_do_all else booking_owner_refusal(user, body)
         if refusal is not None:
             log.info("Refused user %r booking a session in another name", user.get_name())
             await JSONResponse({"detail": refusal}, status_code=403)(scope, receive, send)

@@ -166,3 +166,20 @@ def airflow_api(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> I
     """Airflow's api-server app (plugins mounted), SimpleAuthManager, one ``viewer`` user logged in."""
     with logged_in_api_server({USERNAME: "viewer"}, tmp_path_factory.mktemp("auth")) as (client, tokens):
         yield Api(client, tokens[USERNAME])
+
+
+@pytest.fixture(scope="module")
+def session_dag_in_db(airflow_db: None) -> None:
+    """The DAGs of ``dags/`` written into the metadata database, as ``dag.test()`` writes them."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.utils.session import create_session
+
+    manager = DagBundlesManager()
+    with create_session() as session:
+        manager.sync_bundles_to_db(session=session)
+    for bundle in manager.get_all_dag_bundles():
+        bundle.initialize()
+        bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
+        assert "meca_classroom_session" in bag.dags, bag.import_errors
+        sync_bag_to_db(bag, bundle.name, bundle.version)

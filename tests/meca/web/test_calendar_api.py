@@ -34,6 +34,7 @@ from meca.sessions.request import SessionRequest
 from meca.sessions.tags import vm_name
 from meca.store.migrate import upgrade
 from meca.store.models import SessionBooking
+from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, raw_api, topology, vms_of
 from tests.meca.web.html_nodes import parse
 from tests.meca.web.simple_auth_api import logged_in_api_server
@@ -45,6 +46,8 @@ ROOM = RegionCapacity(64 * GIB, 64_000, measured_at=datetime.now(UTC), source="r
 SMALL = OfferingSize.of(OFFERING, 1, 1000, 1024)
 USERS = {"viewer1": "viewer", "teacher1": "user", "ann@example.org": "user"}
 OWNER = "ann@example.org"
+#: The header the MECA pages send with every POST.
+FROM_THE_PAGE = {HEADER: HEADER_VALUE}
 
 
 @dataclass
@@ -61,7 +64,8 @@ class Calendar:
         return self.client.get(PREFIX + path, headers=self.auth(user), params=params)
 
     def post(self, path: str, user: str = "viewer1", body: Any = None) -> httpx.Response:
-        return self.client.post(PREFIX + path, headers=self.auth(user), json=body)
+        """``POST`` as the MECA pages do: a JSON body (``{}`` by default) with the user's token."""
+        return self.client.post(PREFIX + path, headers=self.auth(user), json={} if body is None else body)
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +152,9 @@ def test_every_page_endpoint_and_file_needs_a_user(calendar: Calendar) -> None:
         assert "/auth/login" in response.headers["location"]
     for response in (
         anonymous.get(PREFIX + "/api/events", params={"start": "2026-01-01", "end": "2026-01-08"}),
-        anonymous.post(PREFIX + "/api/check", json={}),
+        anonymous.post(PREFIX + "/api/check", json={}, headers=FROM_THE_PAGE),
         anonymous.get(PREFIX + session_url("s1", "/vms")),
-        anonymous.post(PREFIX + session_url("s1", "/stop")),
+        anonymous.post(PREFIX + session_url("s1", "/stop"), json={}, headers=FROM_THE_PAGE),
         anonymous.get(PREFIX + "/static/calendar.js"),
     ):
         assert response.status_code == 401, response.url
@@ -237,6 +241,36 @@ def test_events_are_the_accepted_bookings_of_the_window_in_their_region_colour(
     backwards = calendar.get("/api/events", start="2026-02-01", end="2026-01-01")
     assert backwards.status_code == 422
     assert calendar.get("/api/events", start="soon", end="2026-01-01").status_code == 422
+
+
+#: (start, end, what the 422 says) of event windows that are no window.
+BAD_WINDOWS = [
+    ("9999-12-31T00:00:00", "9999-12-31T23:59:59", "'start' must be between 1970-01-01 and 9000-01-01"),
+    ("9999-12-31T23:00:00-05:00", "2026-01-01", "'start' must be between 1970-01-01 and 9000-01-01"),
+    ("2026-01-01", "9999-12-31", "'end' must be between 1970-01-01 and 9000-01-01"),
+    ("0001-01-01T00:00:00+01:00", "2026-01-01", "'start' must be between 1970-01-01 and 9000-01-01"),
+    ("0001-01-02", "0001-01-03", "'start' must be between 1970-01-01 and 9000-01-01"),
+    ("2026-02-01", "2026-01-01", "'end' must be after 'start' and at most 400 days later"),
+    ("2026-01-01", "2026-01-01", "'end' must be after 'start'"),
+    ("2026-01-01", "2027-06-01", "at most 400 days later"),
+    ("1970-01-01", "8999-12-31", "at most 400 days later"),
+    ("soon", "2026-01-01", "'start' must be an ISO 8601 date or date-time, got 'soon'"),
+    ("2026-01-01", "x" * 5000, "'end' must be an ISO 8601 date or date-time, got 'xxxxxxxx"),
+    ("2026-01-01\x00", "2026-01-08", "'start' must be an ISO 8601 date or date-time"),
+    ("2026-13-01", "2026-01-08", "'start' must be an ISO 8601 date or date-time"),
+]
+
+
+@pytest.mark.parametrize(("start", "end", "said"), BAD_WINDOWS)
+def test_a_window_that_is_no_window_is_422_with_the_reason_never_500(
+    calendar: Calendar, engine: Engine, start: str, end: str, said: str
+) -> None:
+    response = calendar.get("/api/events", start=start, end=end)
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert said in detail, detail
+    assert len(detail) < 300, detail
 
 
 def test_the_check_lists_every_problem_and_books_nothing(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine
@@ -24,6 +25,7 @@ from meca.sessions.control import extend_session
 from meca.sessions.ledger import get_booking, reserve
 from meca.sessions.request import SessionRequest
 from meca.store.migrate import upgrade
+from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.web.simple_auth_api import logged_in_api_server
 
 PREFIX = "/meca/sessions/api/sessions/"
@@ -53,6 +55,11 @@ class Api:
 
     def auth(self, user: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def post(self, url: str, user: str | None, body: dict[str, str] | None = None) -> httpx.Response:
+        """``POST`` as the MECA pages do: a JSON body (``{}`` by default), the user's token if any."""
+        headers = self.auth(user) if user else {HEADER: HEADER_VALUE}
+        return self.client.post(url, headers=headers, json={} if body is None else body)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +103,8 @@ def _url(action: str = "", session_id: str = SESSION) -> str:
 def test_every_route_needs_a_user(airflow_api: Api, engine: Engine) -> None:
     for response in (
         airflow_api.client.get(_url()),
-        airflow_api.client.post(_url("/cancel")),
-        airflow_api.client.post(_url("/extend"), json={"end": "2030-01-01T00:00:00Z"}),
+        airflow_api.post(_url("/cancel"), None),
+        airflow_api.post(_url("/extend"), None, {"end": "2030-01-01T00:00:00Z"}),
     ):
         assert response.status_code == 401
         assert response.json() == {"detail": "Not authenticated"}
@@ -105,14 +112,11 @@ def test_every_route_needs_a_user(airflow_api: Api, engine: Engine) -> None:
 
 
 def test_a_viewer_may_look_but_not_cancel_or_extend(airflow_api: Api, engine: Engine) -> None:
-    viewer = airflow_api.auth("viewer1")
     end = get_booking(engine, SESSION).end
 
-    shown = airflow_api.client.get(_url(), headers=viewer)
-    cancel = airflow_api.client.post(_url("/cancel"), headers=viewer)
-    extend = airflow_api.client.post(
-        _url("/extend"), headers=viewer, json={"end": (end + timedelta(minutes=30)).isoformat()}
-    )
+    shown = airflow_api.client.get(_url(), headers=airflow_api.auth("viewer1"))
+    cancel = airflow_api.post(_url("/cancel"), "viewer1")
+    extend = airflow_api.post(_url("/extend"), "viewer1", {"end": (end + timedelta(minutes=30)).isoformat()})
 
     assert shown.status_code == 200, shown.text
     assert shown.json()["state"] == "accepted"
@@ -127,14 +131,12 @@ def test_a_viewer_may_look_but_not_cancel_or_extend(airflow_api: Api, engine: En
 
 
 def test_a_teacher_may_not_change_another_teachers_session(airflow_api: Api, engine: Engine) -> None:
-    other = airflow_api.auth("bob@example.org")
+    other = "bob@example.org"
     end = get_booking(engine, SESSION).end
 
-    shown = airflow_api.client.get(_url(), headers=other)
-    cancel = airflow_api.client.post(_url("/cancel"), headers=other)
-    extend = airflow_api.client.post(
-        _url("/extend"), headers=other, json={"end": (end + timedelta(minutes=30)).isoformat()}
-    )
+    shown = airflow_api.client.get(_url(), headers=airflow_api.auth(other))
+    cancel = airflow_api.post(_url("/cancel"), other)
+    extend = airflow_api.post(_url("/extend"), other, {"end": (end + timedelta(minutes=30)).isoformat()})
 
     # The SimpleAuthManager lets every user read every custom view, MECA Sessions included.
     assert shown.status_code == 200, shown.text
@@ -153,7 +155,7 @@ def test_owning_a_session_is_not_enough_without_the_right_to_trigger_sessions(
 ) -> None:
     _book(engine, "viewers-lab", owner="Viewer1")
 
-    cancel = airflow_api.client.post(_url("/cancel", "viewers-lab"), headers=airflow_api.auth("viewer1"))
+    cancel = airflow_api.post(_url("/cancel", "viewers-lab"), "viewer1")
 
     assert cancel.status_code == 403, cancel.text
     assert cancel.json() == {
@@ -170,7 +172,7 @@ def test_cancel_records_who_and_is_shown(airflow_api: Api, engine: Engine, user:
     assert shown.json()["state"] == "accepted"
     assert shown.json()["instances"] == 3
 
-    cancelled = airflow_api.client.post(_url("/cancel"), headers=airflow_api.auth(user))
+    cancelled = airflow_api.post(_url("/cancel"), user)
 
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["state"] == "cancelled"
@@ -213,6 +215,6 @@ def test_extension_with_room_moves_the_end(engine: Engine) -> None:
 
 
 def test_an_unknown_session_is_404(airflow_api: Api, engine: Engine) -> None:
-    response = airflow_api.client.post(PREFIX + "nope/cancel", headers=airflow_api.auth("admin1"))
+    response = airflow_api.post(PREFIX + "nope/cancel", "admin1")
     assert response.status_code == 404
     assert response.json() == {"detail": "no booking has session id 'nope'"}

@@ -112,10 +112,11 @@ async function book(event, calendar) {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
+    // Every MECA POST carries a JSON body and X-Requested-With: meca (meca/web/csrf.py).
     const checked = await fetch("api/check", {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-Requested-With": "meca" },
       body: JSON.stringify(conf()),
     });
     const answer = await json(checked);

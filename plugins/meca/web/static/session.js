@@ -61,7 +61,13 @@ async function power(action) {
   buttons.forEach((button) => (button.disabled = true));
   said.textContent = action === "start" ? "Starting every stopped VM…" : "Stopping every running VM…";
   try {
-    const response = await fetch(`${base}/${action}`, { method: "POST", credentials: "same-origin" });
+    // Every MECA POST carries a JSON body and X-Requested-With: meca (meca/web/csrf.py).
+    const response = await fetch(`${base}/${action}`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Requested-With": "meca" },
+      body: "{}",
+    });
     if (!response.ok) {
       said.textContent = `Refused (HTTP ${response.status}): ${await detail(response)}`;
       return;
