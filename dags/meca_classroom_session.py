@@ -180,8 +180,11 @@ def meca_classroom_session() -> None:
 
         :param booking: what ``reserve`` returned.
         """
+        from airflow.sdk.exceptions import AirflowFailException
+
         from meca.sessions.control import region_conn_id
         from meca.sessions.ledger import advance
+        from meca.sessions.provision import CapacityRefused
         from meca.sessions.replacement import provision_where_reachable
         from meca.sessions.states import PROVISIONING
         from meca.store.engine import get_engine
@@ -189,7 +192,10 @@ def meca_classroom_session() -> None:
         engine = get_engine()
         advance(engine, booking["session_id"], PROVISIONING, now=datetime.now(UTC))
         current = _current_booking(engine, booking["session_id"])
-        placed, report = asyncio.run(provision_where_reachable(engine, current, now=datetime.now(UTC)))
+        try:
+            placed, report = asyncio.run(provision_where_reachable(engine, current, now=datetime.now(UTC)))
+        except CapacityRefused as refused:  # asking again cannot help: fail now, the seats are freed
+            raise AirflowFailException(str(refused)) from None
         for failure in report.failures:
             log.warning("A deploy failed and was replaced: %s", failure)
         log.info(
