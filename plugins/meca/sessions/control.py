@@ -100,4 +100,7 @@ def booking_json(booking: Booking) -> dict[str, Any]:
         "instances": booking.instances,
         "comments": booking.comments,
         "changed_by": booking.changed_by,
+        "holding": booking.holding,
+        "running_since": None if booking.running_since is None else booking.running_since.isoformat(),
+        "alternatives": list(booking.alternatives),
     }

@@ -1,7 +1,6 @@
-"""The calendar's JSON endpoints: events, the booking dry run, a session's VMs, start all and stop all.
+"""The calendar's JSON endpoints: events, a session's VMs, start all and stop all.
 
 Routes (under ``/meca/calendar/api``): ``GET /events?start=&end=`` (FullCalendar's event feed),
-``POST /check`` (checks a session request the way the DAG's first task does, without booking it),
 ``GET /sessions/<id>/vms``, ``POST /sessions/<id>/start`` and ``POST /sessions/<id>/stop``. Every
 route needs an authenticated Airflow user with ``can_read`` on ``MECA Calendar``. A session's VMs
 (``GET``) and starting or stopping them (``PUT``) follow :mod:`meca.web.session_access`: every
@@ -9,7 +8,10 @@ session with ``MECA Sessions``, else only one's own, and only with the right to 
 
 The event feed shows every session to a user with ``can_read`` on ``MECA Sessions``. Anyone else
 sees their own sessions in full and the others only as anonymous background blocks (time and
-region, no id, title or owner), so a teacher sees when a region is busy.
+region, no id, title or owner), so a teacher sees when a region is busy. Bookings in every state
+are shown to whoever may see them in full (refused, cancelled, ended and failed ones each styled
+their own way, ``state-<state>``); other people's only while they hold capacity. The booking check
+and the booking endpoint are in :mod:`meca.web.bookings_api`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from meca.regions import DEFAULT_COLOUR, Region, get_region, region_conn_ids
 from meca.security.roles import ALL_SESSIONS, CALENDAR
 from meca.sessions.ledger import Booking, bookings_between
-from meca.sessions.placement import unknown_region
-from meca.sessions.request import ANY_REGION, SessionRequest
+from meca.sessions.states import STATES
 from meca.web.auth import ApiUser, is_authorized, requires_meca
 from meca.web.database import data_engine
 from meca.web.session_access import owns, session_for
@@ -78,7 +79,8 @@ def event_json(booking: Booking, colours: dict[str, str]) -> dict[str, Any]:
     colour = colours.get(booking.region, DEFAULT_COLOUR)
     return {
         "id": booking.session_id,
-        "title": booking.title,
+        "title": booking.title if booking.holding else f"{booking.title} ({booking.state})",
+        "classNames": [f"state-{booking.state}"],
         "start": booking.start.isoformat(),
         "end": booking.end.isoformat(),
         "url": session_path(booking.session_id),
@@ -122,10 +124,13 @@ def feed(
     :param user: the user asking.
     :param every_session: whether the user may read every session (``can_read`` on ``MECA Sessions``).
     """
-    return [
-        event_json(booking, colours) if every_session or owns(user, booking) else busy_json(booking, colours)
-        for booking in bookings
-    ]
+    events = []
+    for booking in bookings:
+        if every_session or owns(user, booking):
+            events.append(event_json(booking, colours))
+        elif booking.holding:
+            events.append(busy_json(booking, colours))
+    return events
 
 
 #: The earliest and latest moments an events window may name.
@@ -169,7 +174,7 @@ def events(
     start: str = Query(description="the window's start (ISO 8601), as FullCalendar sends it"),
     end: str = Query(description="the window's end (ISO 8601)"),
 ) -> list[dict[str, Any]]:
-    """The accepted bookings overlapping ``[start, end)``, as FullCalendar events.
+    """The bookings overlapping ``[start, end)``, as FullCalendar events.
 
     Without ``can_read`` on ``MECA Sessions`` only the user's own are shown in full, the others as
     :func:`busy_json` blocks.
@@ -182,24 +187,8 @@ def events(
             f"(got {_quoted(start)} .. {_quoted(end)})",
         )
     colours = {region.name: region.colour for region in registered_regions()}
-    bookings = bookings_between(data_engine(), since, until)
+    bookings = bookings_between(data_engine(), since, until, states=STATES)
     return feed(bookings, colours, user, every_session=is_authorized(user, ALL_SESSIONS))
-
-
-@router.post("/check")
-def check(conf: dict[str, Any]) -> dict[str, Any]:
-    """Check a session request as the DAG's first task will, without booking anything.
-
-    :param conf: the session as DAG run conf (the fields of :data:`meca.sessions.request.FIELDS`).
-    :returns: ``{"conf": ...}``, the request as the conf to trigger the DAG with.
-    :raises BookingRefused: every problem found, answered 422 with the teacher-readable messages.
-    """
-    request = SessionRequest.from_conf(conf, now=datetime.now(UTC))
-    if request.region != ANY_REGION:
-        names = [region.name for region in registered_regions()]
-        if request.region not in names:
-            raise unknown_region(request.region, names)
-    return {"conf": request.to_conf()}
 
 
 def _conn_id(region_name: str) -> str:

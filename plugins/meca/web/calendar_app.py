@@ -33,12 +33,13 @@ from meca.sessions.control import SESSION_DAG_ID as DAG_ID
 from meca.sessions.control import booking_json
 from meca.sessions.ledger import Booking, BookingNotFound
 from meca.sessions.request import ANY_REGION, BookingRefused
-from meca.web import calendar_api
+from meca.web import bookings_api, calendar_api
 from meca.web.auth import add_auth_handlers, requires_meca
 from meca.web.calendar_api import RegistryUnavailable, registered_regions, text_colour
 from meca.web.csrf import refuse_forgery
 from meca.web.database import DataDatabaseUnavailable
 from meca.web.session_access import session_for
+from meca.web.session_runs import SessionDagUnavailable, session_dag_paused
 
 URL_PREFIX = "/meca/calendar"
 STATIC = Path(__file__).parent / "static"
@@ -66,6 +67,7 @@ def calendar_page(request: Request) -> HTMLResponse:
         "any_region": ANY_REGION,
         "max_instances": rules.max_instances,
         "max_recurrence_weeks": rules.max_recurrence_weeks,
+        "paused": session_dag_paused(),
         "settings": {"airflowRoot": airflow_root(request), "dagId": DAG_ID},
     }
     return templates.TemplateResponse(request, "calendar.html", context)
@@ -102,6 +104,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     CloudStackError: 502,
     RegistryUnavailable: 503,
     DataDatabaseUnavailable: 503,
+    SessionDagUnavailable: 503,
 }
 
 
@@ -126,6 +129,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(pages)
     app.include_router(calendar_api.router)
+    app.include_router(bookings_api.router)
     app.include_router(static)
     add_auth_handlers(app)
     app.add_exception_handler(BookingRefused, _refused)

@@ -29,6 +29,7 @@ from meca.store.migrate import upgrade
 from meca.store.models import SessionBooking
 from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.sessions.bad_bookings import GOOD, GOOD_RUN_ID, BadBooking, Where, cases
+from tests.meca.sessions.conftest import federation  # noqa: F401  # the three simulated regions
 from tests.meca.web.simple_auth_api import logged_in_api_server
 
 TEACHER = str(GOOD["owner"])
@@ -110,9 +111,11 @@ def test_the_rest_trigger_refuses_the_bad_booking_before_any_run_exists(
     assert booking_rows(engine) == 0
 
 
+@pytest.mark.usefixtures("federation")
 def test_the_good_booking_passes_the_check_and_the_trigger(api: Api, engine: Engine) -> None:
-    checked = api.post(CHECK, TEACHER, GOOD)
+    checked = api.post(CHECK, TEACHER, GOOD)  # the check asks the simulated regions
     assert checked.status_code == 200, checked.text
+    assert checked.json()["region"] == "MECA-PolITO"  # alice's home region
     triggered = api.post(RUNS, TEACHER, {"logical_date": None, "dag_run_id": GOOD_RUN_ID, "conf": GOOD})
     assert triggered.status_code == 200, triggered.text
     try:

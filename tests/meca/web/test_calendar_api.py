@@ -194,7 +194,7 @@ def test_the_page_has_the_three_views_the_legend_and_the_form(
     assert calendar.get("/static/..%2Fcalendar_app.py").status_code == 404
 
 
-def test_events_are_the_accepted_bookings_of_the_window_in_their_region_colour(
+def test_events_are_the_bookings_of_the_window_in_their_region_colour_and_state(
     calendar: Calendar, cloud: SimulatorHandle, engine: Engine
 ) -> None:
     monday = (datetime.now(UTC) + timedelta(days=8)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -210,8 +210,12 @@ def test_events_are_the_accepted_bookings_of_the_window_in_their_region_colour(
 
     assert response.status_code == 200, response.text
     events = {event["id"]: event for event in response.json()}
-    assert list(events) == ["lab-alpha", "lab-beta"]
+    assert list(events) == ["lab-alpha", "lab-cancelled", "lab-beta"]
     alpha, beta = events["lab-alpha"], events["lab-beta"]
+    # A cancelled session stays on the calendar, told apart by its state (class and title).
+    assert events["lab-cancelled"]["classNames"] == ["state-cancelled"]
+    assert events["lab-cancelled"]["title"] == "Cloud lab (cancelled)"
+    assert alpha["classNames"] == ["state-accepted"]
     assert (alpha["backgroundColor"], alpha["borderColor"], alpha["textColor"]) == (
         "#1f77b4",
         "#1f77b4",
@@ -287,18 +291,25 @@ def test_the_check_lists_every_problem_and_books_nothing(
     assert any(m.startswith("The start (") and "is in the past" in m for m in messages)
     assert "The title is missing." in messages
     assert "The number of instances must be at least 1 (got 0)." in messages
-    assert len(messages) == 4
-    unknown = calendar.post("/api/check", body=conf(datetime.now(UTC) + timedelta(days=1), region="nowhere"))
+    owner_rule = "You book sessions in your own name: set the owner to 'viewer1', not 'ann@example.org'."
+    assert owner_rule in messages
+    assert len(messages) == 5
+    unknown = calendar.post(
+        "/api/check", body=conf(datetime.now(UTC) + timedelta(days=1), region="nowhere", owner="viewer1")
+    )
     assert unknown.json()["detail"] == [
         "The region 'nowhere' is not one of the federation's regions (alpha, beta), nor \"any\"."
     ]
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
     local = start.astimezone(timezone(timedelta(hours=1)))
-    accepted = calendar.post("/api/check", body=conf(local, region="any", comments="room 12"))
+    asked = conf(local, region="any", comments="room 12", owner="viewer1")
+    accepted = calendar.post("/api/check", body=asked)
     assert accepted.status_code == 200, accepted.text
-    assert accepted.json() == {
-        "conf": {**conf(start, region="any", comments="room 12"), "recurrence_weeks": 0}
-    }
+    answer = accepted.json()
+    assert answer["ok"] is True
+    assert answer["conf"] == asked
+    assert answer["region"] in {"alpha", "beta"}
+    assert answer["reasons"]
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(SessionBooking)) == 0
 

@@ -1,12 +1,9 @@
-// The calendar page: FullCalendar fed by api/events, and the booking form (check, then trigger the DAG).
+// The calendar page: FullCalendar fed by api/events, and the booking form (api/check, api/bookings).
 "use strict";
 
 const settings = JSON.parse(document.getElementById("settings").textContent);
 const form = document.getElementById("booking");
 const outcome = document.getElementById("outcome");
-const RUNS = `${settings.airflowRoot}api/v2/dags/${settings.dagId}/dagRuns`;
-const POLL_MS = 2000;
-const POLL_LIMIT = 150;
 
 function pad(n) {
   return String(Math.abs(n)).padStart(2, "0");
@@ -87,63 +84,75 @@ async function json(response) {
   }
 }
 
-async function followReserve(runId, calendar) {
-  const runPage = { href: `${settings.airflowRoot}dags/${settings.dagId}/runs/${encodeURIComponent(runId)}`, text: "Open the run in Airflow", top: true };
-  for (let poll = 0; poll < POLL_LIMIT; poll += 1) {
-    const response = await fetch(`${RUNS}/${encodeURIComponent(runId)}/taskInstances/reserve`, { credentials: "same-origin" });
-    const state = response.ok ? (await json(response)).state : null;
-    if (state === "success") {
-      calendar.refetchEvents();
-      show("accepted", `Booked: session ${runId}.`, [], { href: `sessions/${encodeURIComponent(runId)}`, text: "Open the session" });
-      return;
-    }
-    if (["failed", "upstream_failed", "removed"].includes(state)) {
-      show("refused", `The booking of run ${runId} was refused; the reasons are in the log of its "reserve" task.`, [], runPage);
-      return;
-    }
-    show("pending", `Run ${runId} created; booking the capacity… (reserve: ${state || "not started yet"})`, [], runPage);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-  show("pending", `Run ${runId} has not booked its session yet; look at it in Airflow.`, [], runPage);
+// Every MECA POST carries a JSON body and X-Requested-With: meca (meca/web/csrf.py).
+function post(path, body) {
+  return fetch(path, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-Requested-With": "meca" },
+    body: JSON.stringify(body),
+  });
 }
 
-async function book(event, calendar) {
-  event.preventDefault();
-  const button = form.querySelector("button[type=submit]");
-  button.disabled = true;
+// A refusal: every reason, then each alternative as a button that books it as it is.
+function refused(heading, answer, calendar) {
+  show("refused", heading, Array.isArray(answer.detail) ? answer.detail : [detailText(answer)]);
+  const alternatives = answer.alternatives || [];
+  if (!alternatives.length) return;
+  const box = outcome.querySelector(".messages");
+  const title = document.createElement("p");
+  title.textContent = "What would fit instead (one click books it):";
+  const list = document.createElement("ul");
+  list.className = "alternatives";
+  for (const alternative of alternatives) {
+    const entry = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.kind = alternative.kind;
+    button.textContent = alternative.summary;
+    button.addEventListener("click", () => reserve(alternative.conf, calendar));
+    entry.append(button);
+    list.append(entry);
+  }
+  box.append(title, list);
+}
+
+async function reserve(body, calendar) {
+  const buttons = [...document.querySelectorAll("#booking button, #outcome button")];
+  buttons.forEach((button) => { button.disabled = true; });
+  show("pending", "Booking…");
   try {
-    // Every MECA POST carries a JSON body and X-Requested-With: meca (meca/web/csrf.py).
-    const checked = await fetch("api/check", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-Requested-With": "meca" },
-      body: JSON.stringify(conf()),
-    });
-    const answer = await json(checked);
-    if (checked.status === 422 && answer && Array.isArray(answer.detail)) {
-      show("refused", "The session cannot be booked:", answer.detail);
+    const response = await post("api/bookings", body);
+    const answer = (await json(response)) || {};
+    if (response.status === 201) {
+      calendar.refetchEvents();
+      show("accepted", `Booked in ${answer.region}: session ${answer.session_id}.`, answer.reasons, {
+        href: answer.session_page,
+        text: "Open the session",
+      });
       return;
     }
-    if (!checked.ok) {
-      show("refused", `The check failed (HTTP ${checked.status}): ${detailText(answer)}`);
+    if (response.status === 422) {
+      refused("The session cannot be booked:", answer, calendar);
       return;
     }
-    const triggered = await fetch(RUNS, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ logical_date: null, conf: answer.conf }),
-    });
-    const run = await json(triggered);
-    if (!triggered.ok) {
-      show("refused", `Airflow did not start the session (HTTP ${triggered.status}): ${detailText(run)}`);
-      return;
-    }
-    await followReserve(run.dag_run_id, calendar);
+    show("refused", `The booking failed (HTTP ${response.status}):`, Array.isArray(answer.detail) ? answer.detail : [detailText(answer)]);
   } catch (error) {
     show("refused", `The booking could not be sent: ${error}`);
   } finally {
-    button.disabled = false;
+    buttons.forEach((button) => { button.disabled = false; });
+  }
+}
+
+async function check(calendar) {
+  const response = await post("api/check", conf());
+  const answer = (await json(response)) || {};
+  if (response.ok) {
+    show("accepted", `It fits: ${answer.region} would host it.`, answer.reasons);
+  } else if (response.status === 422) {
+    refused("The session cannot be booked:", answer, calendar);
+  } else {
+    show("refused", `The check failed (HTTP ${response.status}): ${detailText(answer)}`);
   }
 }
 
@@ -189,5 +198,9 @@ document.addEventListener("DOMContentLoaded", () => {
     },
   });
   calendar.render();
-  form.addEventListener("submit", (event) => book(event, calendar));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    reserve(conf(), calendar);
+  });
+  document.getElementById("check").addEventListener("click", () => check(calendar));
 });
