@@ -188,6 +188,11 @@ def test_demo_runs_the_region_check_and_the_sweep_serves_the_dashboard_and_stops
         assert sweep.json()["state"] == "success"
         dag = requests.get(f"{base}/api/v2/dags/meca_metrics_sweep", headers=auth, timeout=30).json()
         assert dag["is_paused"] is False  # so the scheduler sweeps every 5 minutes
+        dags = requests.get(f"{base}/api/v2/dags", headers=auth, params={"limit": 100}, timeout=30).json()
+        paused = {d["dag_id"] for d in dags["dags"] if d["is_paused"]}
+        assert paused == set(), paused  # a first booking must not wait on a paused session DAG
+        calendar = requests.get(f"{base}/meca/calendar/", headers=auth, timeout=30)
+        assert "Bookings are on hold" not in calendar.text
 
         # The dashboard's JSON answers the admin token (and nobody without one) with the swept regions;
         # memory is in use although no VM exists: the simulator's background load.
