@@ -13,13 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
+from meca.sessions.states import HOLDING, RUNNING
 from meca.store.models import SessionBooking
-
-#: The booking states that hold capacity in their region.
-ACCEPTED = "accepted"
-PROVISIONING = "provisioning"
-RUNNING = "running"
-HOLDING = (ACCEPTED, PROVISIONING, RUNNING)
 
 
 @dataclass(frozen=True)

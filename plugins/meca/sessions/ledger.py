@@ -569,7 +569,7 @@ def _request_of(row: SessionBooking) -> SessionRequest:
 def _extension_problems(
     row: SessionBooking, new_end: datetime, now: datetime, rules: SessionsConfig
 ) -> list[str]:
-    if row.state != ACCEPTED:
+    if row.state not in HOLDING:
         return [f"The session {row.session_id} is {row.state}; it cannot be extended."]
     if row.ends_at <= now:
         return [f"The session {row.session_id} ended at {when(row.ends_at)}; it cannot be extended."]

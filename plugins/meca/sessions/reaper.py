@@ -1,6 +1,6 @@
 """Find the session VMs of a region that no live booking protects, and destroy them.
 
-A VM (tagged ``meca-session``, or named like a session VM) is protected only by an accepted booking of
+A VM (tagged ``meca-session``, or named like a session VM) is protected only by a holding booking of
 that region whose end has not passed and whose DAG run is not finished. Everything else is destroyed
 with expunge: the session ended, was cancelled, is unknown, was booked elsewhere, or its run ended
 early (marked failed, killed) without cleaning up.
@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from meca.cloudstack.async_hook import CloudStackAsyncHook
-from meca.sessions.ledger import ACCEPTED, CANCELLED, Booking, get_booking
+from meca.sessions.ledger import Booking, get_booking
 from meca.sessions.request import when
+from meca.sessions.states import CANCELLED
 from meca.sessions.tags import session_token, session_vms, tagged_session, vm_token
 from meca.sessions.teardown import destroy_vms
 
@@ -55,7 +56,7 @@ def protected_tokens(
     return {
         session_token(b.session_id)
         for b in bookings
-        if b.state == ACCEPTED and b.region == region and b.end > now and b.session_id not in finished_runs
+        if b.holding and b.region == region and b.end > now and b.session_id not in finished_runs
     }
 
 

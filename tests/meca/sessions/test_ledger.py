@@ -13,6 +13,7 @@ from meca.sessions import ledger
 from meca.sessions.capacity import OfferingSize, RegionCapacity, RegionChoiceInput
 from meca.sessions.config import SessionsConfig
 from meca.sessions.request import BookingRefused, SessionRequest
+from meca.sessions.states import ACCEPTED, FAILED, PROVISIONING, RUNNING
 from meca.store import models
 
 NOW = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
@@ -210,3 +211,64 @@ def test_concurrent_bookings_of_the_last_capacity_accept_exactly_one(
             ).all()
         assert f"existing-{day}" in booked
         assert len([b for b in booked if b.startswith(f"d{day}-")]) == 1
+
+
+def test_extending_a_running_session_counts_its_own_vms_once(data_engine: Engine) -> None:
+    lab = reserve(data_engine, "lab", request(instances=3), [facts("a", 5)])
+    for state in (PROVISIONING, RUNNING):
+        ledger.advance(data_engine, "lab", state, now=START - timedelta(minutes=5))
+    during = START + timedelta(minutes=30)
+    # Swept while its 3 VMs were Running: the region's used figures include them, 2 Small are free.
+    swept = RegionCapacity(2 * SMALL.memory_bytes, 2 * SMALL.cpu_mhz, START, "sweep")
+
+    longer = ledger.extend(
+        data_engine,
+        "lab",
+        lab.end + timedelta(minutes=5),
+        by="bob",
+        now=during,
+        capacity=swept,
+        config=CONFIG,
+    )
+
+    assert longer.end == lab.end + timedelta(minutes=5)
+    assert longer.state == RUNNING
+    # The next session holds 2 of the 5 from lab.end + 5 min: 3 are left for the lab's own 3.
+    reserve(data_engine, "next", request(start=lab.end + timedelta(minutes=15), instances=2), [facts("a", 5)])
+    again = ledger.extend(
+        data_engine,
+        "lab",
+        lab.end + timedelta(minutes=10),
+        by="bob",
+        now=during,
+        capacity=swept,
+        config=CONFIG,
+    )
+    assert again.end == lab.end + timedelta(minutes=10)
+    # With 1 Small free at the sweep, 1 + 3 - 2 = 2 are left: refused, in the session's own time zone (UTC).
+    tighter = RegionCapacity(SMALL.memory_bytes, SMALL.cpu_mhz, START, "sweep")
+    with pytest.raises(BookingRefused) as refused:
+        ledger.extend(
+            data_engine,
+            "lab",
+            lab.end + timedelta(minutes=20),
+            by="bob",
+            now=during,
+            capacity=tighter,
+            config=CONFIG,
+        )
+    assert refused.value.messages == [
+        "Region a has room for only 2 VM(s) of 'Small' between 2030-01-08 11:10 UTC and "
+        "2030-01-08 11:20 UTC, and the session has 3."
+    ]
+
+
+def test_the_lifecycle_moves_forward_only_and_frees_the_seats(data_engine: Engine) -> None:
+    reserve(data_engine, "lab", request(instances=5), [facts("a", 5)])
+    with pytest.raises(BookingRefused):
+        reserve(data_engine, "other", request(instances=1), [facts("a", 5)])
+    failed = ledger.advance(data_engine, "lab", FAILED, now=NOW, reason="failed: provision could not finish")
+    assert failed.state == FAILED
+    assert failed.reasons[-1] == "failed: provision could not finish"
+    assert ledger.advance(data_engine, "lab", RUNNING, now=NOW).state == FAILED  # final: no way back
+    assert reserve(data_engine, "other", request(instances=5), [facts("a", 5)]).state == ACCEPTED

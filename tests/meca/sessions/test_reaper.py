@@ -66,9 +66,13 @@ def live(data_engine: Engine) -> ledger.Booking:
     return book(data_engine, "live", start_in=-timedelta(minutes=5))
 
 
-def test_only_accepted_unfinished_bookings_of_the_region_protect_their_vms(live: ledger.Booking) -> None:
+def test_only_holding_unfinished_bookings_of_the_region_protect_their_vms(live: ledger.Booking) -> None:
     variants = [
         live,
+        dataclasses.replace(live, session_id="provisioning", state="provisioning"),
+        dataclasses.replace(live, session_id="running", state="running"),
+        dataclasses.replace(live, session_id="failed", state="failed"),
+        dataclasses.replace(live, session_id="refused", state="refused"),
         dataclasses.replace(live, session_id="elsewhere", region="beta"),
         dataclasses.replace(live, session_id="cancelled", state=ledger.CANCELLED),
         dataclasses.replace(live, session_id="ended", end=NOW),
@@ -78,7 +82,7 @@ def test_only_accepted_unfinished_bookings_of_the_region_protect_their_vms(live:
 
     kept = protected_tokens(variants, "alpha", NOW, {"run-failed": "failed"})
 
-    assert kept == {session_token("live"), session_token("run-running")}
+    assert kept == {session_token(s) for s in ("live", "provisioning", "running", "run-running")}
     assert protected_tokens(variants, "beta", NOW, {}) == {session_token("elsewhere")}
     assert protected_tokens(variants, "alpha", live.end, {}) == set()
 
