@@ -30,8 +30,10 @@ Every 15 minutes, one mapped task per region (labelled with its name, in the `cl
 lists the VMs tagged `meca-session` (or named like a session VM) and destroys, with expunge, those
 no live booking protects: the session **ended**, was **cancelled**, is **unknown** (no booking),
 was booked in **another region**, or its `meca_classroom_session` run **finished early** (marked
-failed, killed) without cleaning up. Each task logs and returns what it destroyed and why; `report`
-sums it up. A VM that could not be destroyed fails its region's task and is tried again next time.
+failed, killed) without cleaning up. A booking whose run finished is then released (`ended` at
+its end, `failed` before it), so a killed run cannot hold seats. Each task logs and returns what it
+destroyed and why; `report` sums it up. A VM that could not be destroyed fails its region's task
+and is tried again next time.
 """
 
 
@@ -73,6 +75,7 @@ def meca_session_reaper() -> None:
         from meca.cloudstack.async_hook import CloudStackAsyncHook
         from meca.regions import get_region
         from meca.sessions.ledger import bookings_between
+        from meca.sessions.lifecycle import finish
         from meca.sessions.reaper import reap_region
         from meca.store.engine import get_engine
 
@@ -95,6 +98,16 @@ def meca_session_reaper() -> None:
                 finished[booking.session_id] = state
         hook = CloudStackAsyncHook(cloudstack_conn_id=conn_id)
         report = asyncio.run(reap_region(hook, engine, live=live, now=now, finished_runs=finished))
+        if not report.errors:  # their VMs are gone: a finished run's booking holds nothing any more
+            for session_id in finished:
+                released = finish(engine, session_id, now=now)
+                if released is not None:
+                    log.warning(
+                        "Session %s: its run is %s; booking now %s",
+                        session_id,
+                        finished[session_id],
+                        released.state,
+                    )
         for vm in report.destroyed:
             log.warning("Region %s: destroyed %s (%s): %s", region.name, vm["name"], vm["id"], vm["reason"])
         log.info("Region %s: %d destroyed, %d kept", region.name, len(report.destroyed), report.kept)

@@ -24,6 +24,7 @@ from cloudstack_simulator.testing import SimulatorHandle
 from meca.cloudstack.async_hook import CloudStackAsyncHook
 from meca.sessions.booking import book
 from meca.sessions.control import cancel_session
+from meca.sessions.ledger import get_booking
 from meca.sessions.provision import provision_session, resolve_spec
 from meca.sessions.request import SessionRequest
 from meca.sessions.tags import vm_name
@@ -151,6 +152,11 @@ def test_destroys_what_no_live_booking_protects_and_keeps_the_rest(dagbag, cloud
     assert reasons["ended"].startswith("session ended at ")
     assert by_region["alpha"]["kept"] == 2
     assert len(by_region["alpha"]["destroyed"]) == 6
+    # The booking of the failed run holds no seat any more; the live one still does.
+    released = get_booking(engine, failed_run)
+    assert released is not None
+    assert released.state == "failed"
+    assert get_booking(engine, "live").state == "accepted"
 
 
 PROVISION_SCRIPT = textwrap.dedent(
