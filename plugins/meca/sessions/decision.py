@@ -192,6 +192,8 @@ def _other_slots(
     now: datetime,
 ) -> Iterator[Alternative]:
     """The nearest free slots of the same length, in the requested region (any region for ``any``)."""
+    if not _could_ever_fit(request, facts, availability):
+        return
     length = request.duration
     horizon = now + rules.max_advance
     found = 0
@@ -209,6 +211,25 @@ def _other_slots(
         found += 1
         if found == MAX_SLOTS:
             return
+
+
+def _could_ever_fit(
+    request: SessionRequest, facts: Sequence[RegionChoiceInput], availability: Availability
+) -> bool:
+    """Whether some region of the request's scope could host it at a time no booking holds anything.
+
+    What excludes a region apart from its room (not answering, marked full, no such offering or
+    template) does not depend on the slot, and the holds only ever take room away: without such a
+    region no other slot can fit, and the whole horizon (up to a year of slots) need not be tried.
+    """
+    for f in scope(request, facts):
+        if f.problem is not None or f.full_alert is not None or not f.template_ready:
+            continue
+        if f.capacity is None or f.offering is None:
+            continue
+        if availability.baseline(f.region.name, f.capacity).fits(f.offering) >= request.instances:
+            return True
+    return False
 
 
 def _starts(asked: datetime, length: timedelta, *, now: datetime, horizon: datetime) -> Iterator[datetime]:

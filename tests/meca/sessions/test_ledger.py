@@ -272,3 +272,24 @@ def test_the_lifecycle_moves_forward_only_and_frees_the_seats(data_engine: Engin
     assert failed.reasons[-1] == "failed: provision could not finish"
     assert ledger.advance(data_engine, "lab", RUNNING, now=NOW).state == FAILED  # final: no way back
     assert reserve(data_engine, "other", request(instances=5), [facts("a", 5)]).state == ACCEPTED
+
+
+def test_a_request_no_region_could_ever_host_gets_no_slot_alternative_without_trying_the_horizon(
+    data_engine: Engine,
+) -> None:
+    """Slots are only tried where some region could host the request at a free time (same outcome)."""
+    rules = SessionsConfig(lead_time=timedelta(minutes=10), max_advance=timedelta(days=365))
+    too_big = request(instances=5, region="A")
+    with data_engine.connect() as connection:
+        decision = ledger.decide_in(connection, too_big, [facts("A", 4), facts("B", 6)], rules=rules, now=NOW)
+    assert decision.placement is None
+    assert [a.kind for a in decision.alternatives] == ["region"]
+    assert decision.alternatives[0].conf["region"] == "B"
+    # a region that could host it at another time still gets its slots
+    reserve(data_engine, "held", request(instances=3, region="A"), [facts("A", 4)])
+    with data_engine.connect() as connection:
+        later = ledger.decide_in(
+            connection, request(instances=2, region="A"), [facts("A", 4)], rules=rules, now=NOW
+        )
+    assert later.placement is None
+    assert [a.kind for a in later.alternatives] == ["slot"] * 3
