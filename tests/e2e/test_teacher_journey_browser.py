@@ -13,7 +13,8 @@ Airflow's own login page, browser in Budapest time:
 3. The session (starting 80 s after the test's start) has its VMs Running before its start; its
    page shows them Running and the state ``running``.
 4. The teacher extends it by 5 minutes with the documented POST, sent with her browser login
-   (``page.request``, JSON and ``X-Requested-With: meca``): 200 and the new end.
+   (``page.request``, JSON and ``X-Requested-With: meca``): 200 and the new end. (An extension is
+   checked against the latest sweep's capacity, so an operator's sweep runs from the start.)
 5. After the end the booking reads ``ended`` on the session page and in the calendar (``state-ended``).
 6. Meanwhile a second session, booked for a named region whose every deploy job fails
    (``deploy_failure_rate: 1``), fails for good: it is ``failed`` (page, API, calendar) and its seats
@@ -52,6 +53,7 @@ from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.meca.sessions.session_cloud import raw_api, vms_of
 
 DAG_ID = "meca_classroom_session"
+SWEEP_ID = "meca_metrics_sweep"
 CALENDAR = "/meca/calendar/"
 ZONE = ZoneInfo("Europe/Budapest")
 TEMPLATE, OFFERING = "Ubuntu-22.04-Server", "Small"
@@ -222,6 +224,8 @@ def test_a_fab_teacher_is_refused_books_an_alternative_extends_it_and_sees_it_en
     cluster, engine = fab_airflow_cluster, fab_data_engine
     cluster.create_user(TEACHER_USER, TEACHER, email=TEACHER_EMAIL)
     cluster.wait_for_dag(DAG_ID)
+    cluster.wait_for_dag(SWEEP_ID)  # an extension is checked against the latest swept capacity
+    sweep = cluster.trigger(SWEEP_ID)
     start = (datetime.now(UTC) + timedelta(seconds=80)).replace(microsecond=0)
     end = start + timedelta(seconds=30)
     free = room(cluster, FULL_REGION, start, end)
@@ -352,6 +356,7 @@ def test_a_fab_teacher_is_refused_books_an_alternative_extends_it_and_sees_it_en
 
                 # 4. Extended by 5 minutes with the documented POST, with the browser's login.
                 new_end = end + timedelta(minutes=5)
+                assert cluster.wait_for_run(SWEEP_ID, sweep, timeout=120.0) == "success"
                 extended = page.request.post(
                     cluster.base_url + session_api(session_id, "extend"),
                     data=json.dumps({"end": new_end.isoformat()}),
