@@ -311,7 +311,8 @@ def test_a_fab_teacher_is_refused_books_an_alternative_extends_it_and_sees_it_en
                 # 6 (begun now, it runs while the first session goes on). Every deploy fails in a
                 # named region: the session fails for good and frees its seats.
                 failing_region = next(r for r in FAILING_REGIONS if r != region)
-                failing_start = (datetime.now(UTC) + timedelta(seconds=60)).replace(microsecond=0)
+                # Provisioned at once (the lead time is 10 minutes), still ahead when the check runs again.
+                failing_start = (datetime.now(UTC) + timedelta(minutes=5)).replace(microsecond=0)
                 failing_end = failing_start + timedelta(minutes=30)
                 failing_room = room(cluster, failing_region, failing_start, failing_end)
                 failing_instances = failing_room // 2 + 1  # two of them do not fit
