@@ -183,17 +183,25 @@ def meca_classroom_session() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from meca.sessions.control import region_conn_id
-        from meca.sessions.ledger import advance
+        from meca.sessions.ledger import advance, parts_of
         from meca.sessions.provision import CapacityRefused
         from meca.sessions.replacement import provision_where_reachable
+        from meca.sessions.split import provision_parts, targets
         from meca.sessions.states import PROVISIONING
         from meca.store.engine import get_engine
 
         engine = get_engine()
         advance(engine, booking["session_id"], PROVISIONING, now=datetime.now(UTC))
         current = _current_booking(engine, booking["session_id"])
+        parts = parts_of(engine, booking["session_id"])
         try:
-            placed, report = asyncio.run(provision_where_reachable(engine, current, now=datetime.now(UTC)))
+            if len(parts) > 1:  # split across regions: each part in its own region, never re-placed
+                placed, report = current, asyncio.run(provision_parts(parts))
+            else:
+                placed, report = asyncio.run(
+                    provision_where_reachable(engine, current, now=datetime.now(UTC))
+                )
+                parts = [placed]
         except CapacityRefused as refused:  # asking again cannot help: fail now, the seats are freed
             raise AirflowFailException(str(refused)) from None
         for failure in report.failures:
@@ -211,6 +219,7 @@ def meca_classroom_session() -> None:
             "failures": report.failures,
             "region": placed.region,
             "conn_id": region_conn_id(placed.region),
+            "targets": targets(parts),
         }
 
     @task(retries=3, retry_delay=timedelta(seconds=20), pool="cloudstack_api")
@@ -220,12 +229,18 @@ def meca_classroom_session() -> None:
         :param booking: what ``reserve`` returned.
         """
         from meca.cloudstack.async_hook import CloudStackAsyncHook
+        from meca.sessions.ledger import parts_of
         from meca.sessions.lifecycle import finish
+        from meca.sessions.split import teardown_parts
         from meca.sessions.teardown import teardown_session
         from meca.store.engine import get_engine
 
-        hook = CloudStackAsyncHook(cloudstack_conn_id=_booked_conn_id(booking))
-        report = asyncio.run(teardown_session(hook, booking["session_id"]))
+        parts = parts_of(get_engine(), booking["session_id"])
+        if len(parts) > 1:  # a split session: every part in its region
+            report = asyncio.run(teardown_parts(parts))
+        else:
+            hook = CloudStackAsyncHook(cloudstack_conn_id=_booked_conn_id(booking))
+            report = asyncio.run(teardown_session(hook, booking["session_id"]))
         for vm in report.destroyed:
             log.info("Destroyed %s (%s)", vm["name"], vm["id"])
         if not report.errors:
@@ -241,8 +256,18 @@ def meca_classroom_session() -> None:
         :param booking: what ``reserve`` returned.
         """
         from meca.cloudstack.async_hook import CloudStackAsyncHook
+        from meca.sessions.ledger import parts_of
+        from meca.sessions.split import assert_parts_clean
         from meca.sessions.teardown import assert_clean
+        from meca.store.engine import get_engine
 
+        parts = parts_of(get_engine(), booking["session_id"])
+        if len(parts) > 1:
+            asyncio.run(assert_parts_clean(parts))
+            log.info(
+                "Session %s: nothing left in %s", booking["session_id"], ", ".join(p.region for p in parts)
+            )
+            return
         conn_id = _booked_conn_id(booking)
         asyncio.run(assert_clean(CloudStackAsyncHook(cloudstack_conn_id=conn_id), booking["session_id"]))
         log.info("Session %s: nothing left in %s", booking["session_id"], conn_id)
@@ -256,9 +281,8 @@ def meca_classroom_session() -> None:
     check_running = WaitForSessionVms(
         task_id="check_running",
         on_failure_callback=release_on_failure,
-        cloudstack_conn_id=provisioned["conn_id"],
+        targets=provisioned["targets"],
         session_id="{{ run_id }}",
-        count=booking["instances"],
     )
     wait_for_end = WaitForSessionEnd(
         task_id="wait_for_end",

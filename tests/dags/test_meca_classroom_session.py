@@ -260,3 +260,41 @@ def test_a_weekly_series_triggers_one_run_per_later_week_and_that_run_takes_its_
     assert taken == pre_booked
     with pytest.raises(BookingRefused, match=r"already booked differently: the instances is 3"):
         book_run(engine, {**week1_conf, "instances": 3}, session_id=week1_id, now=datetime.now(UTC))
+
+
+def test_a_session_split_across_two_regions_provisions_and_tears_down_every_part(
+    dagbag, cloud, engine: Engine
+) -> None:
+    from meca.sessions.ledger import parts_of
+
+    conf = _conf(timedelta(seconds=40), timedelta(seconds=30), instances=5, region="any")
+    conf["parts"] = [{"region": "alpha", "instances": 3}, {"region": "beta", "instances": 2}]
+    conf["recurrence_weeks"] = 0  # dag.test() keeps an earlier test's conf in the DAG's params
+    seen: dict[str, int] = {}
+
+    def watch() -> None:  # the most VMs each region held at once while the run went on
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            for name in ("alpha", "beta"):
+                running = [vm for vm in vms_of(raw_api(cloud, name)) if vm["state"] == "Running"]
+                seen[name] = max(seen.get(name, 0), len(running))
+            time.sleep(0.5)
+
+    watcher = _in_background(watch)
+    run = dagbag.get_dag(DAG_ID).test(run_conf=conf)
+
+    assert _succeeded(run), _states(run)
+    running = _xcom(run, "check_running")
+    assert len(running) == 5
+    assert {vm["state"] for vm in running} == {"Running"}
+    assert sorted(vm["region"] for vm in _xcom(run, "teardown")["destroyed"]) == ["alpha"] * 3 + ["beta"] * 2
+    assert vms_of(raw_api(cloud, "alpha")) == vms_of(raw_api(cloud, "beta")) == []
+    parts = parts_of(engine, run.run_id)
+    assert [(p.session_id, p.region, p.instances) for p in parts] == [
+        (run.run_id, "alpha", 3),
+        (f"{run.run_id}.part1", "beta", 2),
+    ]
+    assert {p.state for p in parts} == {"ended"}
+    watcher.join(timeout=0)
+    assert seen["alpha"] == 3
+    assert seen["beta"] == 2

@@ -30,7 +30,7 @@ from meca.sessions.capacity import (
 )
 from meca.sessions.config import SessionsConfig, load_config
 from meca.sessions.decision import Decision
-from meca.sessions.ledger import Booking, check, get_booking, record_refusal, reserve
+from meca.sessions.ledger import Booking, check, get_booking, parts_of, record_refusal, reserve
 from meca.sessions.placement import unknown_region
 from meca.sessions.request import ANY_REGION, BookingRefused, SessionRequest
 from meca.sessions.states import REFUSED
@@ -229,7 +229,7 @@ def book_run(
         )
     if booked.state == REFUSED:
         raise BookingRefused(list(booked.reasons), alternatives=list(booked.alternatives))
-    problems = booked.differences(conf)
+    problems = booked.differences(conf, parts_of(engine, session_id))
     if problems:
         raise BookingRefused(problems)
     return booked

@@ -9,7 +9,11 @@ with **alternatives**, each a complete conf a teacher can book as it is:
   the request left it open): the same day first (earlier or later), then the following days at the
   nearest time of day, within the booking horizon, between :data:`DAY_STARTS` and :data:`DAY_ENDS`
   (UTC);
-- ``region``: the other regions able to host the requested slot, ranked as placement ranks them.
+- ``region``: the other regions able to host the requested slot, ranked as placement ranks them;
+- ``split``: when no single region can host the slot, the class split across regions (the home
+  region first, then the nearest), each part as large as its region allows: one session, one run.
+
+A split request (``parts``) is placed part by part, each in its own region with the same rules.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from meca.regions import distance_km
 from meca.sessions.capacity import RegionCapacity, RegionChoiceInput
 from meca.sessions.config import SessionsConfig
 from meca.sessions.holds import Hold, measured_running, peak
 from meca.sessions.placement import Candidate, Placement, place, unknown_region
-from meca.sessions.request import ANY_REGION, BookingRefused, SessionRequest, when
+from meca.sessions.request import ANY_REGION, MAX_PARTS, BookingRefused, Part, SessionRequest, when
 
 #: Alternative slots start on this grid, between these times of day (UTC).
 SLOT_STEP = timedelta(minutes=30)
@@ -38,7 +43,7 @@ MAX_REGIONS = 3
 class Alternative:
     """Something that would fit instead of a refused request.
 
-    :param kind: ``slot`` (another time) or ``region`` (another region).
+    :param kind: ``slot`` (another time), ``region`` (another region) or ``split`` (several regions).
     :param summary: what it is, in a teacher's words.
     :param conf: the complete session conf to book it with.
     """
@@ -137,14 +142,70 @@ def decide(
     :param now: the current time (no alternative starts before it).
     """
     home = rules.home_region(request.owner)
-    placement = _try(request, facts, availability, home)
+    placement = (
+        _try(request, facts, availability, home)
+        if not request.parts
+        else _split(request, facts, availability, home)
+    )
     if isinstance(placement, Placement):
         return Decision(placement)
-    alternatives = [
-        *_other_regions(request, facts, availability, home),
-        *_other_slots(request, facts, availability, home, rules=rules, now=now),
-    ]
+    alternatives = [*_other_regions(request, facts, availability, home)]
+    if not alternatives and not request.parts:
+        alternatives.extend(_split_across(request, facts, availability, home))
+    alternatives.extend(_other_slots(request, facts, availability, home, rules=rules, now=now))
     return Decision(None, tuple(placement.messages), tuple(alternatives))
+
+
+def _split(
+    request: SessionRequest, facts: Sequence[RegionChoiceInput], availability: Availability, home: str | None
+) -> Placement | BookingRefused:
+    """Place a split request: each part in its own region, with the same rules as a whole session."""
+    reasons: list[str] = []
+    problems: list[str] = []
+    for k, part in enumerate(request.parts, start=1):
+        share = replace(request, region=part.region, instances=part.instances, parts=())
+        placed = _try(share, facts, availability, home)
+        if isinstance(placed, Placement):
+            reasons.append(f"Part {k}, {part.instances} VM(s): {placed.reasons[0]}")
+        else:
+            problems.extend(
+                f"Part {k} ({part.instances} VM(s) in {part.region}): {m}" for m in placed.messages
+            )
+    if problems:
+        return BookingRefused(problems)
+    regions = [part.region for part in request.parts]
+    return Placement(region=regions[0], reasons=reasons, ranked=regions)
+
+
+def _split_across(
+    request: SessionRequest, facts: Sequence[RegionChoiceInput], availability: Availability, home: str | None
+) -> Iterator[Alternative]:
+    """The class split across the regions able to host some of it: home first, then the nearest."""
+    able = [
+        f for f in facts if f.problem is None and f.full_alert is None and f.offering and f.template_ready
+    ]
+    windows = availability.windows(request)
+    free = {f.region.name: availability.free_instances(f, windows) for f in able}
+    home_region = next((f.region for f in facts if f.region.name == home), None)
+
+    def rank(f: RegionChoiceInput) -> tuple[int, float, int]:
+        distance = distance_km(home_region, f.region) if home_region is not None else 0.0
+        return (0 if f.region.name == home else 1, round(distance, 1), -free[f.region.name])
+
+    parts: list[Part] = []
+    left = request.instances
+    for f in sorted(able, key=rank):
+        take = min(free[f.region.name], left)
+        if take > 0 and len(parts) < MAX_PARTS:
+            parts.append(Part(f.region.name, take))
+            left -= take
+        if left == 0:
+            break
+    if left or len(parts) < 2 or request.recurrence_weeks:
+        return
+    shares = " + ".join(f"{p.instances} in {p.region}" for p in parts)
+    conf = _conf(replace(request, region=ANY_REGION, parts=tuple(parts)))
+    yield Alternative("split", f"split the class: {shares}, same time", conf)
 
 
 def _try(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,7 @@ from meca.sessions.config import SessionsConfig, load_config
 from meca.sessions.decision import Availability, Decision, decide, holds_window
 from meca.sessions.holds import peak, read_holds
 from meca.sessions.placement import Candidate, place
-from meca.sessions.request import ANY_REGION, BookingRefused, SessionRequest, span, when
+from meca.sessions.request import ANY_REGION, BookingRefused, Part, SessionRequest, span, when
 from meca.sessions.states import ACCEPTED, CANCELLED, HOLDING, REFUSED, RUNNING, TRANSITIONS
 from meca.store.models import BookingLedgerLock, SessionBooking
 
@@ -61,6 +61,7 @@ class Booking:
     :param changed_by: who cancelled or extended it last, if anyone.
     :param alternatives: what would have fitted instead, for a refused booking (JSON objects).
     :param running_since: when all its VMs were first Running.
+    :param part: 0, or k for the k-th further part of a split session (see :func:`parts_of`).
     """
 
     session_id: str
@@ -82,6 +83,7 @@ class Booking:
     changed_by: str | None
     alternatives: tuple[dict[str, Any], ...] = ()
     running_since: datetime | None = None
+    part: int = 0
 
     @property
     def holding(self) -> bool:
@@ -111,6 +113,7 @@ class Booking:
             changed_by=row.changed_by,
             alternatives=tuple(json.loads(row.alternatives or "[]")),
             running_since=row.running_since,
+            part=row.part or 0,
         )
 
     def to_conf(self) -> dict[str, Any]:
@@ -128,16 +131,24 @@ class Booking:
             "recurrence_weeks": 0,
         }
 
-    def differences(self, conf: Mapping[str, Any]) -> list[str]:
+    def differences(self, conf: Mapping[str, Any], parts: Sequence[Booking] = ()) -> list[str]:
         """Why a DAG run's conf does not describe this occurrence (empty when it does).
 
         The times may be given in any offset; ``recurrence_weeks`` is not compared (the first run of a
         series asks for the repeats this booking already holds).
 
         :param conf: the run's conf or params (see :meth:`SessionRequest.from_conf`).
+        :param parts: every part of a split session (:func:`parts_of`), this one first.
         """
         booked = self.to_conf()
         problems = []
+        if len(parts) > 1:
+            booked["instances"] = sum(part.instances for part in parts)
+            split = [{"region": part.region, "instances": part.instances} for part in parts]
+            if conf.get("parts") != split:
+                problems.append(f"the parts are {conf.get('parts')!r}, the booking's are {split!r}")
+        elif conf.get("parts"):
+            problems.append(f"the parts are {conf.get('parts')!r}, the booking is not split")
         for field in ("start", "end"):
             if _moment_or_none(conf.get(field)) != getattr(self, field):
                 problems.append(f"the {field} is {conf.get(field)!r}, the booking's is {booked[field]}")
@@ -154,6 +165,11 @@ class Booking:
 def occurrence_id(session_id: str, occurrence: int) -> str:
     """The session id of the ``occurrence``-th weekly repeat (the first keeps ``session_id``)."""
     return session_id if occurrence == 0 else f"{session_id}.week{occurrence}"
+
+
+def part_id(session_id: str, part: int) -> str:
+    """The booking id of the ``part``-th part of a split session (the first keeps ``session_id``)."""
+    return session_id if part == 0 else f"{session_id}.part{part}"
 
 
 def reserve(
@@ -188,7 +204,7 @@ def reserve(
         _lock(connection)
         existing = _find(connection, session_id)
         if existing is not None:
-            return _same_or_refuse(existing, request, session_id)
+            return _same_or_refuse(existing, request, session_id, _rows_of(connection, session_id))
         decision = decide_in(connection, request, regions, rules=rules, now=now)
         if decision.placement is None:
             if keep_refusal:
@@ -197,23 +213,24 @@ def reserve(
                     [_values(_refused_row(session_id, request.to_conf(), decision, now))],
                 )
         else:
-            size = next(f.offering for f in regions if f.region.name == decision.placement.region)
-            assert size is not None
+            sizes = {f.region.name: f.offering for f in regions}
+            shares = request.parts or (Part(decision.placement.region, request.instances),)
             rows = [
                 SessionBooking(
-                    session_id=occurrence_id(session_id, k),
+                    session_id=part_id(occurrence_id(session_id, k), p),
                     series_id=session_id,
                     occurrence=k,
+                    part=p,
                     state=ACCEPTED,
-                    region=decision.placement.region,
+                    region=share.region,
                     asked_region=request.region,
                     title=request.title,
                     owner=request.owner,
                     template=request.template,
                     offering=request.offering,
-                    instances=request.instances,
-                    vm_memory_bytes=size.memory_bytes,
-                    vm_cpu_mhz=size.cpu_mhz,
+                    instances=share.instances,
+                    vm_memory_bytes=_size(sizes, share.region).memory_bytes,
+                    vm_cpu_mhz=_size(sizes, share.region).cpu_mhz,
                     starts_at=start,
                     ends_at=end,
                     holds_from=start - rules.lead_time,
@@ -223,6 +240,7 @@ def reserve(
                     changed_at=now,
                 )
                 for k, (start, end) in enumerate(request.occurrences())
+                for p, share in enumerate(shares)
             ]
             connection.execute(insert(SessionBooking), [_values(row) for row in rows])
     if decision.placement is None:
@@ -291,13 +309,23 @@ def get_booking(engine: Engine, session_id: str) -> Booking | None:
     return None if row is None else Booking.from_row(row)
 
 
+def parts_of(engine: Engine, session_id: str) -> list[Booking]:
+    """Every part of the session's booking, the session's own first (one for a session not split)."""
+    with engine.connect() as connection:
+        return [Booking.from_row(row) for row in _rows_of(connection, session_id)]
+
+
 def repeats_of(engine: Engine, series_id: str) -> list[Booking]:
     """The later weekly occurrences (1, 2, ...) booked with the series first booked as ``series_id``."""
     table = SessionBooking.__table__
     with engine.connect() as connection:
         rows = connection.execute(
             select(table)
-            .where(SessionBooking.series_id == series_id, SessionBooking.occurrence > 0)
+            .where(
+                SessionBooking.series_id == series_id,
+                SessionBooking.occurrence > 0,
+                SessionBooking.part == 0,
+            )
             .order_by(SessionBooking.occurrence)
         ).all()
     return [Booking.from_row(SessionBooking(**row._mapping)) for row in rows]
@@ -340,6 +368,8 @@ def cancel(engine: Engine, session_id: str, *, by: str, now: datetime) -> Bookin
             raise BookingRefused(
                 [f"The session {session_id} ended at {when(row.ends_at)}; it cannot be cancelled."]
             )
+        for part in _rows_of(connection, session_id)[1:]:
+            _update(connection, part, state=CANCELLED, changed_at=now, changed_by=by)
         return _update(connection, row, state=CANCELLED, changed_at=now, changed_by=by)
 
 
@@ -357,15 +387,21 @@ def advance(
     """
     with engine.begin() as connection:
         _lock(connection)
-        row = _row(connection, session_id)
-        if state not in TRANSITIONS.get(row.state, frozenset()):
-            return Booking.from_row(row)
-        changes: dict[str, object] = {"state": state, "changed_at": now}
-        if state == RUNNING:
-            changes["running_since"] = now
-        if reason is not None:
-            changes["placement"] = json.dumps([*json.loads(row.placement), reason])
-        return _update(connection, row, **changes)
+        rows = _rows_of(connection, session_id)
+        if not rows:
+            raise BookingNotFound(f"no booking has session id {session_id!r}")
+        moved = []
+        for row in rows:  # every part of a split session moves with it
+            if state not in TRANSITIONS.get(row.state, frozenset()):
+                moved.append(Booking.from_row(row))
+                continue
+            changes: dict[str, object] = {"state": state, "changed_at": now}
+            if state == RUNNING:
+                changes["running_since"] = now
+            if reason is not None:
+                changes["placement"] = json.dumps([*json.loads(row.placement), reason])
+            moved.append(_update(connection, row, **changes))
+        return moved[0]
 
 
 def extend(
@@ -392,34 +428,44 @@ def extend(
         _lock(connection)
         row = _row(connection, session_id)
         problems = _extension_problems(row, new_end, now, rules)
+        parts = _rows_of(connection, session_id)
         if not problems:
-            baseline = capacity if capacity is not None else swept_capacity(connection, row.region)
-            if baseline is None:
-                problems.append(
-                    f"Region {row.region} has no capacity figures yet: try again after the next sweep."
-                )
-            else:
-                size = OfferingSize(row.offering, row.vm_memory_bytes, row.vm_cpu_mhz)
-                since = min(baseline.measured_at, row.ends_at)
-                availability = Availability(
-                    read_holds(connection, since, new_end, regions=[row.region]),
-                    rules.lead_time,
-                    exclude=session_id,
-                )
-                memory, cpu = peak(availability.holds, row.region, row.ends_at, new_end, exclude=session_id)
-                free = availability.baseline(row.region, baseline).fits(size, memory, cpu)
-                if free < row.instances:
-                    zone = row.ends_at.tzinfo
-                    problems.append(
-                        f"Region {row.region} has room for only {free} VM(s) of '{row.offering}' "
-                        f"between {when(row.ends_at)} and {when(new_end.astimezone(zone))}, "
-                        f"and the session has {row.instances}."
-                    )
+            for part in parts:  # each part of a split session needs room in its own region
+                problems.extend(_room_to_extend(connection, part, new_end, capacity, rules))
         if problems:
             raise BookingRefused(problems)
-        return _update(
-            connection, row, ends_at=new_end.astimezone(row.ends_at.tzinfo), changed_at=now, changed_by=by
-        )
+        new_end = new_end.astimezone(row.ends_at.tzinfo)
+        for part in parts[1:]:
+            _update(connection, part, ends_at=new_end, changed_at=now, changed_by=by)
+        return _update(connection, row, ends_at=new_end, changed_at=now, changed_by=by)
+
+
+def _room_to_extend(
+    connection: Connection,
+    row: SessionBooking,
+    new_end: datetime,
+    capacity: RegionCapacity | None,
+    rules: SessionsConfig,
+) -> list[str]:
+    """Why the booking's region has no room for it until ``new_end`` (nothing when it has)."""
+    baseline = capacity if capacity is not None else swept_capacity(connection, row.region)
+    if baseline is None:
+        return [f"Region {row.region} has no capacity figures yet: try again after the next sweep."]
+    size = OfferingSize(row.offering, row.vm_memory_bytes, row.vm_cpu_mhz)
+    since = min(baseline.measured_at, row.ends_at)
+    availability = Availability(
+        read_holds(connection, since, new_end, regions=[row.region]), rules.lead_time, exclude=row.session_id
+    )
+    memory, cpu = peak(availability.holds, row.region, row.ends_at, new_end, exclude=row.session_id)
+    free = availability.baseline(row.region, baseline).fits(size, memory, cpu)
+    if free >= row.instances:
+        return []
+    zone = row.ends_at.tzinfo
+    return [
+        f"Region {row.region} has room for only {free} VM(s) of '{row.offering}' "
+        f"between {when(row.ends_at)} and {when(new_end.astimezone(zone))}, "
+        f"and the session has {row.instances}."
+    ]
 
 
 def move(
@@ -456,6 +502,8 @@ def move(
             raise BookingRefused(
                 [f"The session {session_id} was booked in region {row.asked_region} by name; it stays there."]
             )
+        if row.part or len(_rows_of(connection, session_id)) > 1:
+            raise BookingRefused([f"The session {session_id} is split across regions; its parts stay there."])
         request = _request_of(row)
         others = [facts for facts in regions if facts.region.name != row.region]
         if not others:
@@ -524,6 +572,7 @@ def _refused_row(
         session_id=session_id,
         series_id=session_id,
         occurrence=0,
+        part=0,
         state=REFUSED,
         region=_clean(conf.get("region", ANY_REGION), 64) or ANY_REGION,
         asked_region=_clean(conf.get("region", ANY_REGION), 64) or ANY_REGION,
@@ -583,7 +632,9 @@ def _extension_problems(
     return []
 
 
-def _same_or_refuse(existing: SessionBooking, request: SessionRequest, session_id: str) -> Booking:
+def _same_or_refuse(
+    existing: SessionBooking, request: SessionRequest, session_id: str, parts: list[SessionBooking]
+) -> Booking:
     if existing.state == REFUSED:
         booked = Booking.from_row(existing)
         raise BookingRefused(list(booked.reasons), alternatives=list(booked.alternatives))
@@ -591,8 +642,11 @@ def _same_or_refuse(existing: SessionBooking, request: SessionRequest, session_i
         existing.state in HOLDING
         and existing.starts_at == request.start
         and existing.ends_at == request.end
-        and (existing.title, existing.owner, existing.template, existing.offering, existing.instances)
-        == (request.title, request.owner, request.template, request.offering, request.instances)
+        and (existing.title, existing.owner, existing.template, existing.offering)
+        == (request.title, request.owner, request.template, request.offering)
+        and sum(part.instances for part in parts) == request.instances
+        and tuple(Part(part.region, part.instances) for part in parts)
+        == (request.parts or (Part(existing.region, existing.instances),))
         and request.region in (ANY_REGION, existing.region)
     )
     if not same:
@@ -607,6 +661,26 @@ def _find(connection: Connection, session_id: str) -> SessionBooking | None:
         select(SessionBooking.__table__).where(SessionBooking.session_id == session_id)
     ).one_or_none()
     return None if row is None else SessionBooking(**row._mapping)
+
+
+def _rows_of(connection: Connection, session_id: str) -> list[SessionBooking]:
+    """The session's row and those of its further parts (a split session), by part."""
+    rows = connection.execute(
+        select(SessionBooking.__table__)
+        .where(
+            (SessionBooking.session_id == session_id)
+            | ((SessionBooking.series_id == session_id) & (SessionBooking.part > 0))
+        )
+        .order_by(SessionBooking.part)
+    ).all()
+    return [SessionBooking(**row._mapping) for row in rows]
+
+
+def _size(sizes: Mapping[str, OfferingSize | None], region: str) -> OfferingSize:
+    size = sizes.get(region)
+    if size is None:
+        raise RuntimeError(f"region {region} was placed without an offering size")
+    return size
 
 
 def _row(connection: Connection, session_id: str) -> SessionBooking:

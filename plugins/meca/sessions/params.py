@@ -10,7 +10,7 @@ from __future__ import annotations
 from airflow.sdk import Param
 
 from meca.sessions.config import INSTANCES_CEILING, RECURRENCE_CEILING
-from meca.sessions.request import ANY_REGION, COMMENTS_MAX, NAME_MAX, TITLE_MAX
+from meca.sessions.request import ANY_REGION, COMMENTS_MAX, MAX_PARTS, NAME_MAX, TITLE_MAX
 
 _WHEN = "Date and time with its time zone, e.g. 2025-03-04T09:00:00+01:00."
 
@@ -58,5 +58,19 @@ def session_params() -> dict[str, Param]:
             maximum=RECURRENCE_CEILING,
             title="Repeat weekly",
             description="How many further weeks the session repeats at the same time (0 = once).",
+        ),
+        "parts": Param(
+            None,
+            type=["null", "array"],
+            maxItems=MAX_PARTS,
+            items={
+                "type": "object",
+                "properties": {"region": {"type": "string"}, "instances": {"type": "integer", "minimum": 1}},
+                "required": ["region", "instances"],
+            },
+            title="Split across regions",
+            description='Optional: the class split across regions, e.g. [{"region": "MECA-PolITO", '
+            '"instances": 6}, {"region": "MECA-BME", "instances": 4}] with region "any" (the calendar '
+            "proposes such a split when no single region has room).",
         ),
     }

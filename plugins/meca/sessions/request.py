@@ -32,7 +32,12 @@ FIELDS = (
     "offering",
     "comments",
     "recurrence_weeks",
+    "parts",
 )
+#: The most regions one session may be split across, and the most VMs one part may ask for (the
+#: session's own limit applies to the sum).
+MAX_PARTS = 5
+MAX_INSTANCES_PER_PART = 1000
 
 
 #: The text fields of a conf and how a refusal names them.
@@ -157,6 +162,18 @@ class BookingRefused(ValueError):
 
 
 @dataclass(frozen=True)
+class Part:
+    """One region's share of a session split across regions: ``instances`` VMs in ``region``."""
+
+    region: str
+    instances: int
+
+    def to_conf(self) -> dict[str, Any]:
+        """As conf: ``{"region": ..., "instances": ...}``."""
+        return {"region": self.region, "instances": self.instances}
+
+
+@dataclass(frozen=True)
 class SessionRequest:
     """A checked session request; times are aware UTC datetimes.
 
@@ -170,6 +187,8 @@ class SessionRequest:
     :param offering: the service offering name of every VM.
     :param comments: free text for the operators.
     :param recurrence_weeks: how many further weekly occurrences (0 = this one only).
+    :param parts: a split across regions (two or more, ``instances`` in all, region ``any``), or
+        none: one session, one run, its VMs in each part's region.
     """
 
     start: datetime
@@ -182,6 +201,7 @@ class SessionRequest:
     offering: str
     comments: str = ""
     recurrence_weeks: int = 0
+    parts: tuple[Part, ...] = ()
 
     @property
     def duration(self) -> timedelta:
@@ -194,8 +214,11 @@ class SessionRequest:
         return [(self.start + k * week, self.end + k * week) for k in range(self.recurrence_weeks + 1)]
 
     def to_conf(self) -> dict[str, Any]:
-        """The request as DAG run conf (times in ISO 8601 UTC), the inverse of :meth:`from_conf`."""
-        return {
+        """The request as DAG run conf (times in ISO 8601 UTC), the inverse of :meth:`from_conf`.
+
+        ``parts`` is there only for a split session.
+        """
+        conf: dict[str, Any] = {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "title": self.title,
@@ -207,6 +230,9 @@ class SessionRequest:
             "comments": self.comments,
             "recurrence_weeks": self.recurrence_weeks,
         }
+        if self.parts:
+            conf["parts"] = [part.to_conf() for part in self.parts]
+        return conf
 
     @classmethod
     def from_conf(
@@ -246,6 +272,9 @@ class SessionRequest:
         recurrence = _whole(
             conf.get("recurrence_weeks", 0), "weekly recurrence", 0, rules.max_recurrence_weeks, problems
         )
+        parts = _parts(conf.get("parts"), instances=instances, region=region, problems=problems)
+        if parts and recurrence:
+            problems.append("A session split across regions cannot repeat weekly: book each week on its own.")
         if start is not None and end is not None:
             _check_times(start, end, now, rules, problems)
         if problems or start is None or end is None or instances is None or recurrence is None:
@@ -261,7 +290,46 @@ class SessionRequest:
             offering=offering,
             comments=comments,
             recurrence_weeks=recurrence,
+            parts=parts,
         )
+
+
+def _parts(value: Any, *, instances: int | None, region: str, problems: list[str]) -> tuple[Part, ...]:
+    """The parts of a split session, checked: 2 to :data:`MAX_PARTS` distinct regions, summing up."""
+    if value is None or value == []:
+        return ()
+    example = '[{"region": "MECA-PolITO", "instances": 6}, {"region": "MECA-BME", "instances": 4}]'
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        problems.append(f"The parts must be a list like {example} (got {value!r:.80}).")
+        return ()
+    if not 2 <= len(value) <= MAX_PARTS:
+        problems.append(f"A split session has 2 to {MAX_PARTS} parts (got {len(value)}).")
+        return ()
+    parts = []
+    for k, item in enumerate(value, start=1):
+        unknown = sorted(set(item) - {"region", "instances"})
+        if unknown:
+            problems.append(
+                f"Part {k} has unknown field(s) {', '.join(map(repr, unknown))}: use region and instances."
+            )
+        name = _text(item.get("region"), f"region of part {k}", NAME_MAX, problems)
+        count = _whole(
+            item.get("instances"), f"number of instances of part {k}", 1, MAX_INSTANCES_PER_PART, problems
+        )
+        if name and count is not None:
+            parts.append(Part(name, count))
+    if len(parts) != len(value):
+        return ()
+    if len({part.region for part in parts}) != len(parts):
+        problems.append("Each part of a split session must be in another region.")
+    if region != ANY_REGION:
+        problems.append(
+            f'A split session leaves the region to its parts: set the region to "any", not {region!r}.'
+        )
+    total = sum(part.instances for part in parts)
+    if instances is not None and total != instances:
+        problems.append(f"The parts hold {total} VM(s) in all, but the session has {instances}.")
+    return tuple(parts)
 
 
 def when(moment: datetime) -> str:

@@ -9,6 +9,7 @@ was already resumed (apache/airflow#66374, #72716), which happens with CeleryExe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,62 +90,92 @@ class WaitForSessionStart(BaseOperator):
 
 
 class WaitForSessionVms(BaseOperator):
-    """Wait until the session's ``count`` VMs are all Running; return their name, state and address.
+    """Wait until every part of the session has its VMs all Running; return their name, state and address.
 
-    :param cloudstack_conn_id: the booked region's Connection (templated).
+    ``targets`` lists what to wait for: one ``{"conn_id", "session_id", "count"}`` per part (a session
+    not split across regions has one). The parts are waited for one after the other, each deferred to
+    a :class:`~meca.triggers.vms_running.SessionVmsRunningTrigger`; then the booking is ``running``.
+
+    :param targets: the parts (templated: ``provision``'s ``targets``).
     :param session_id: the session (templated).
-    :param count: how many VMs (templated; a number or a string of one).
     :param data_conn_id: the Connection of the MECA data database (the booking becomes ``running``).
     :param poll_interval: seconds between two looks.
-    :param timeout: how long to wait in all.
+    :param timeout: how long to wait for each part.
     """
 
-    template_fields: Sequence[str] = ("cloudstack_conn_id", "session_id", "count")
+    template_fields: Sequence[str] = ("targets", "session_id")
 
     def __init__(
         self,
         *,
-        cloudstack_conn_id: str,
+        targets: list[dict[str, Any]] | Any,
         session_id: str,
-        count: int | str,
         data_conn_id: str = "meca_data",
         poll_interval: float = 5.0,
         timeout: timedelta = timedelta(minutes=30),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.cloudstack_conn_id = cloudstack_conn_id
+        self.targets = targets
         self.session_id = session_id
-        self.count = count
         self.data_conn_id = data_conn_id
         self.poll_interval = poll_interval
         self.timeout = timeout
 
     def execute(self, context: Any) -> None:
-        """Defer until they are Running."""
+        """Defer until the first part's VMs are Running."""
+        self._wait_for(0)
+
+    def _wait_for(self, index: int) -> None:
+        target = self.targets[index]
         trigger = SessionVmsRunningTrigger(
-            self.cloudstack_conn_id,
-            self.session_id,
-            int(self.count),
+            target["conn_id"],
+            target["session_id"],
+            int(target["count"]),
             self.poll_interval,
             self.timeout.total_seconds(),
         )
         self.defer(trigger=trigger, method_name="execute_complete")
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Log each VM; fail with the trigger's reason when they are not all Running."""
+        """Log each VM; fail with the trigger's reason when they are not all Running; next part or done.
+
+        The part an event is about is found by its ``session_id`` (not by resume arguments, which
+        ``dag.test()`` does not renew between two deferrals of one task).
+        """
         for vm in event["vms"]:
             self.log.info(
                 "session %s: VM %s %s at %s", self.session_id, vm["name"], vm["state"], vm["address"]
             )
         if event["status"] != "running":
             raise AirflowFailException(event["message"])
+        ids = [target["session_id"] for target in self.targets]
+        index = ids.index(event["session_id"]) if event.get("session_id") in ids else 0
+        if index + 1 < len(self.targets):
+            self._wait_for(index + 1)  # defers (raises): this method is called again for it
         from meca.sessions.ledger import advance
         from meca.sessions.states import RUNNING
         from meca.store.engine import get_engine
 
         advance(get_engine(self.data_conn_id), self.session_id, RUNNING, now=datetime.now(UTC))
-        return event["vms"]
+        if len(self.targets) == 1:
+            return list(event["vms"])
+        return asyncio.run(_all_vms(self.targets))
+
+
+async def _all_vms(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The VMs of every part, each with its region's Connection id (for a split session's result)."""
+    from meca.cloudstack.async_hook import CloudStackAsyncHook
+    from meca.sessions.tags import session_vms, vm_record
+
+    async def one(target: dict[str, Any]) -> list[dict[str, Any]]:
+        hook = CloudStackAsyncHook(cloudstack_conn_id=target["conn_id"])
+        return [
+            {**vm_record(vm), "conn_id": target["conn_id"]}
+            for vm in await session_vms(hook, target["session_id"])
+        ]
+
+    return [vm for vms in await asyncio.gather(*(one(t) for t in targets)) for vm in vms]
 
 
 class WaitForSessionEnd(BaseOperator):

@@ -221,7 +221,8 @@ class SessionBooking(Base):
     The capacity (``instances`` times the per-VM memory and CPU) is held from ``holds_from`` (the start minus
     the provisioning lead time) to ``ends_at`` while ``state`` is ``accepted``, ``provisioning`` or
     ``running`` (:data:`meca.sessions.ledger.HOLDING`). A ``refused`` row holds nothing: ``placement``
-    has its reasons and ``alternatives`` (JSON) what would fit instead.
+    has its reasons and ``alternatives`` (JSON) what would fit instead. A session split across
+    regions has one row per part: the session's own id for the first, ``<id>.part<k>`` for the others.
     """
 
     __tablename__ = "bookings"
@@ -250,6 +251,8 @@ class SessionBooking(Base):
     changed_by: Mapped[str | None] = mapped_column(String(128))
     alternatives: Mapped[str | None] = mapped_column(Text)
     running_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: 0, or k for the k-th further part of a session split across regions (id ``<session>.part<k>``).
+    part: Mapped[int] = mapped_column(SmallInteger, server_default="0")
 
 
 class BookingLedgerLock(Base):

@@ -79,7 +79,7 @@ class SessionVmsRunningTrigger(BaseTrigger):
                     yield TriggerEvent({"status": "failed", "message": problem, "vms": records})
                     return
                 if len(records) == self.count and all(r["state"] == "Running" for r in records):
-                    yield TriggerEvent({"status": "running", "vms": records})
+                    yield TriggerEvent({"status": "running", "vms": records, "session_id": self.session_id})
                     return
             if loop.time() >= deadline:
                 states = ", ".join(f"{r['name']}: {r['state']}" for r in records) or "no VM"

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from meca.regions import DEFAULT_COLOUR, Region, get_region, region_conn_ids
 from meca.security.roles import ALL_SESSIONS, CALENDAR
-from meca.sessions.ledger import Booking, bookings_between
+from meca.sessions.ledger import Booking, bookings_between, parts_of
 from meca.sessions.states import STATES
 from meca.web.auth import ApiUser, is_authorized, requires_meca
 from meca.web.database import data_engine
@@ -127,7 +127,8 @@ def feed(
     events = []
     for booking in bookings:
         if every_session or owns(user, booking):
-            events.append(event_json(booking, colours))
+            if booking.part == 0:  # a split session is one event (its page lists every part)
+                events.append(event_json(booking, colours))
         elif booking.holding:
             events.append(busy_json(booking, colours))
     return events
@@ -202,16 +203,21 @@ def _conn_id(region_name: str) -> str:
 async def session_vms_json(
     session_id: str, booking: Annotated[Booking, Depends(session_for("GET"))]
 ) -> dict[str, Any]:
-    """The session's VMs, live from its region: name, state, address, template and zone."""
+    """The session's VMs, live from its region(s): name, state, address, template, zone and region."""
     from meca.cloudstack.async_hook import CloudStackAsyncHook
     from meca.sessions.tags import session_vms, vm_record
 
-    conn_id = await asyncio.to_thread(_conn_id, booking.region)
-    vms = await session_vms(CloudStackAsyncHook(cloudstack_conn_id=conn_id), session_id)
+    parts = await asyncio.to_thread(parts_of, data_engine(), session_id)
+    found: list[dict[str, Any]] = []
+    for part in parts:  # one part, or each part of a session split across regions
+        conn_id = await asyncio.to_thread(_conn_id, part.region)
+        vms = await session_vms(CloudStackAsyncHook(cloudstack_conn_id=conn_id), part.session_id)
+        found.extend({**vm_record(vm), "region": part.region} for vm in vms)
     return {
         "session_id": session_id,
         "region": booking.region,
-        "vms": sorted((vm_record(vm) for vm in vms), key=lambda vm: vm["name"] or ""),
+        "regions": [part.region for part in parts],
+        "vms": sorted(found, key=lambda vm: vm["name"] or ""),
     }
 
 
@@ -225,12 +231,11 @@ async def power(
     from meca.cloudstack.async_hook import CloudStackAsyncHook
     from meca.sessions.power import power_session
 
-    conn_id = await asyncio.to_thread(_conn_id, booking.region)
-    report = await power_session(CloudStackAsyncHook(cloudstack_conn_id=conn_id), session_id, action)
-    return {
-        "session_id": session_id,
-        "action": report.action,
-        "changed": report.changed,
-        "left_alone": report.left_alone,
-        "errors": report.errors,
-    }
+    answer: dict[str, Any] = {"session_id": session_id, "action": action, "changed": [], "left_alone": []}
+    answer["errors"] = []
+    for part in await asyncio.to_thread(parts_of, data_engine(), session_id):
+        conn_id = await asyncio.to_thread(_conn_id, part.region)
+        report = await power_session(CloudStackAsyncHook(cloudstack_conn_id=conn_id), part.session_id, action)
+        for key in ("changed", "left_alone", "errors"):
+            answer[key].extend(getattr(report, key))
+    return answer

@@ -293,3 +293,29 @@ def test_a_request_no_region_could_ever_host_gets_no_slot_alternative_without_tr
         )
     assert later.placement is None
     assert [a.kind for a in later.alternatives] == ["slot"] * 3
+
+
+def test_a_class_no_region_can_host_is_offered_a_split_that_books_as_proposed(data_engine: Engine) -> None:
+    rules = SessionsConfig(lead_time=timedelta(minutes=10), home_institutions={"example.org": "A"})
+    regions = [facts("A", 4), facts("B", 3), facts("C", 2)]
+    with data_engine.connect() as connection:
+        decision = ledger.decide_in(connection, request(instances=6), regions, rules=rules, now=NOW)
+
+    assert decision.placement is None
+    split = next(a for a in decision.alternatives if a.kind == "split")
+    assert split.conf["parts"] == [{"region": "A", "instances": 4}, {"region": "B", "instances": 2}]
+    assert split.summary == "split the class: 4 in A + 2 in B, same time"
+    proposed = SessionRequest.from_conf(split.conf, now=NOW, config=rules)
+    booked = ledger.reserve(data_engine, proposed, session_id="lab", regions=regions, now=NOW, config=rules)
+    parts = ledger.parts_of(data_engine, "lab")
+    assert [(p.session_id, p.region, p.instances, p.state) for p in parts] == [
+        ("lab", "A", 4, ACCEPTED),
+        ("lab.part1", "B", 2, ACCEPTED),
+    ]
+    assert booked.region == "A"
+    # Every part holds its seats, and cancelling the session frees them all.
+    with pytest.raises(BookingRefused):
+        reserve(data_engine, "more", request(instances=2, region="B"), regions)
+    ledger.cancel(data_engine, "lab", by="bob", now=NOW)
+    assert {p.state for p in ledger.parts_of(data_engine, "lab")} == {"cancelled"}
+    assert reserve(data_engine, "more", request(instances=3, region="B"), regions).state == ACCEPTED

@@ -1,4 +1,4 @@
-"""Booking lifecycle: the alternatives of a refused booking and when a session's VMs were all Running
+"""Booking lifecycle: alternatives of a refusal, when the VMs were all Running, and split sessions' parts
 
 Revision ID: 0006
 Revises: 0005
@@ -21,9 +21,11 @@ def upgrade() -> None:
     with op.batch_alter_table("bookings") as batch:
         batch.add_column(sa.Column("alternatives", sa.Text(), nullable=True))
         batch.add_column(sa.Column("running_since", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("part", sa.SmallInteger(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("bookings") as batch:
+        batch.drop_column("part")
         batch.drop_column("running_since")
         batch.drop_column("alternatives")
