@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from meca.metrics.collect import Offering, RegionSample, ZoneCapacity
 from meca.metrics.samples import write_error, write_sample
 from meca.regions import Region
+from meca.store.migrate import upgrade
 from tests.meca.web.simple_auth_api import logged_in_api_server
 
 PREFIX = "/meca/dashboard"
@@ -183,3 +185,13 @@ def session_dag_in_db(airflow_db: None) -> None:
         bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
         assert "meca_classroom_session" in bag.dags, bag.import_errors
         sync_bag_to_db(bag, bundle.name, bundle.version)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A migrated SQLite MECA data database, the one the web apps read (``MECA_DATA_DB_URL``)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'meca-data.db'}")
+    upgrade(engine)
+    monkeypatch.setenv("MECA_DATA_DB_URL", engine.url.render_as_string(hide_password=False))
+    yield engine
+    engine.dispose()

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, func, select
 
-from meca.store.migrate import upgrade
 from meca.store.models import SessionBooking
 from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.sessions.bad_bookings import GOOD, GOOD_RUN_ID, BadBooking, Where, cases
@@ -62,15 +60,6 @@ class Api:
 def api(session_dag_in_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with logged_in_api_server(USERS, tmp_path_factory.mktemp("auth")) as (client, tokens):
         yield Api(client, tokens)
-
-
-@pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'meca-data.db'}")
-    upgrade(engine)
-    monkeypatch.setenv("MECA_DATA_DB_URL", engine.url.render_as_string(hide_password=False))
-    yield engine
-    engine.dispose()
 
 
 def booking_rows(engine: Engine) -> int:

@@ -17,13 +17,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, func, select
 
 from cloudstack_simulator.testing import SimulatorHandle
 from meca.cloudstack.hook import CloudStackHook
@@ -31,7 +30,6 @@ from meca.sessions.booking import book
 from meca.sessions.capacity import asked_capacity, asked_offering
 from meca.sessions.ledger import get_booking
 from meca.sessions.request import SessionRequest
-from meca.store.migrate import upgrade
 from meca.store.models import SessionBooking
 from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, topology
@@ -90,15 +88,6 @@ def cloud(simulator_factory, monkeypatch: pytest.MonkeyPatch) -> SimulatorHandle
     handle = simulator_factory(topology("alpha", "beta", deploy_s=0.2))
     connect_all(handle, monkeypatch)
     return handle
-
-
-@pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'meca-data.db'}")
-    upgrade(engine)
-    monkeypatch.setenv("MECA_DATA_DB_URL", engine.url.render_as_string(hide_password=False))
-    yield engine
-    engine.dispose()
 
 
 def conf(start: datetime, **changes: Any) -> dict[str, Any]:

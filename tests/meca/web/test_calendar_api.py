@@ -15,14 +15,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, func, select
 
 from cloudstack_simulator.testing import SimulatorHandle
 from meca.cloudstack.async_hook import CloudStackAsyncHook
@@ -32,7 +31,6 @@ from meca.sessions.ledger import Booking, cancel, reserve
 from meca.sessions.provision import provision_session, resolve_spec
 from meca.sessions.request import SessionRequest
 from meca.sessions.tags import vm_name
-from meca.store.migrate import upgrade
 from meca.store.models import SessionBooking
 from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, raw_api, topology, vms_of
@@ -84,15 +82,6 @@ def cloud(simulator_factory, monkeypatch: pytest.MonkeyPatch) -> SimulatorHandle
     handle = simulator_factory(layout)
     connect_all(handle, monkeypatch)
     return handle
-
-
-@pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'meca-data.db'}")
-    upgrade(engine)
-    monkeypatch.setenv("MECA_DATA_DB_URL", engine.url.render_as_string(hide_password=False))
-    yield engine
-    engine.dispose()
 
 
 def conf(start: datetime, hours: float = 2, **changes: Any) -> dict[str, Any]:
