@@ -195,3 +195,23 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     monkeypatch.setenv("MECA_DATA_DB_URL", engine.url.render_as_string(hide_password=False))
     yield engine
     engine.dispose()
+
+
+def set_session_dag_paused(paused: bool) -> None:
+    """Pause or unpause ``meca_classroom_session`` in the metadata database (see ``session_dag_in_db``)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        session.execute(
+            update(DagModel).where(DagModel.dag_id == "meca_classroom_session").values(is_paused=paused)
+        )
+
+
+@pytest.fixture
+def session_dag_unpaused(session_dag_in_db: None) -> Iterator[None]:
+    """``meca_classroom_session`` unpaused for the test (a new DAG is paused), paused again after it."""
+    set_session_dag_paused(False)
+    yield
+    set_session_dag_paused(True)

@@ -5,7 +5,8 @@ Airflow's own api-server app (plugins mounted, SimpleAuthManager) in this proces
 books in her own name, ``op1`` (role ``op``) too:
 
 - every case marked :attr:`Where.CHECK` through the calendar's ``POST /meca/calendar/api/check``
-  answers 422 with its message;
+  answers 422 with its message, and so does the booking endpoint ``POST .../api/bookings`` (the
+  calendar's Reserve slot), with no run and no booking created;
 - every case marked :attr:`Where.TRIGGER` through ``POST /api/v2/dags/meca_classroom_session/dagRuns``
   answers 400 with its message, for the teacher and the operator alike, and no run exists.
 
@@ -33,6 +34,7 @@ from tests.meca.web.simple_auth_api import logged_in_api_server
 TEACHER = str(GOOD["owner"])
 USERS = {TEACHER: "user", "op1": "op"}
 CHECK = "/meca/calendar/api/check"
+BOOKINGS = "/meca/calendar/api/bookings"
 RUNS = "/api/v2/dags/meca_classroom_session/dagRuns"
 CHECKED = cases(Where.CHECK)
 TRIGGERED = cases(Where.TRIGGER)
@@ -81,6 +83,22 @@ def test_the_calendar_check_refuses_the_bad_booking_with_its_message(
     assert response.status_code == 422, response.text
     messages = response.json()["detail"]
     assert any(case.message in message for message in messages), messages
+    assert booking_rows(engine) == 0
+
+
+@pytest.mark.usefixtures("session_dag_unpaused")
+@pytest.mark.parametrize("case", CHECKED, ids=[case.name for case in CHECKED])
+def test_the_booking_endpoint_refuses_the_bad_booking_and_creates_nothing(
+    api: Api, engine: Engine, case: BadBooking
+) -> None:
+    before = api.run_ids()
+
+    response = api.post(BOOKINGS, TEACHER, case.conf())
+
+    assert response.status_code == 422, response.text
+    messages = response.json()["detail"]
+    assert any(case.message in message for message in messages), messages
+    assert api.run_ids() == before
     assert booking_rows(engine) == 0
 
 

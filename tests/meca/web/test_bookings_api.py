@@ -33,6 +33,7 @@ from meca.sessions.request import SessionRequest
 from meca.store.models import SessionBooking
 from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, topology
+from tests.meca.web.conftest import set_session_dag_paused
 from tests.meca.web.simple_auth_api import logged_in_api_server
 
 TEACHER = "ann@example.org"
@@ -63,24 +64,6 @@ class Api:
 def api(session_dag_in_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with logged_in_api_server(USERS, tmp_path_factory.mktemp("auth")) as (client, tokens):
         yield Api(client, tokens)
-
-
-def set_paused(paused: bool) -> None:
-    from airflow.models.dag import DagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import update
-
-    with create_session() as session:
-        session.execute(
-            update(DagModel).where(DagModel.dag_id == "meca_classroom_session").values(is_paused=paused)
-        )
-
-
-@pytest.fixture
-def unpaused(api: Api) -> Iterator[None]:
-    set_paused(False)
-    yield
-    set_paused(True)
 
 
 @pytest.fixture
@@ -121,7 +104,7 @@ def fill_alpha(engine: Engine, start: datetime) -> None:
     book(engine, blocker, session_id="blocker", now=now)
 
 
-@pytest.mark.usefixtures("cloud", "unpaused")
+@pytest.mark.usefixtures("cloud", "session_dag_unpaused")
 def test_a_refusal_has_its_reasons_and_alternatives_and_an_alternative_books_in_one_post(
     api: Api, engine: Engine
 ) -> None:
@@ -169,7 +152,7 @@ def test_a_refusal_has_its_reasons_and_alternatives_and_an_alternative_books_in_
     assert run["triggering_user_name"] == TEACHER
 
 
-@pytest.mark.usefixtures("cloud", "unpaused")
+@pytest.mark.usefixtures("cloud", "session_dag_unpaused")
 def test_another_teachers_name_and_unknown_names_are_refused_with_the_valid_ones(
     api: Api, engine: Engine
 ) -> None:
@@ -198,7 +181,7 @@ def test_another_teachers_name_and_unknown_names_are_refused_with_the_valid_ones
 
 @pytest.mark.usefixtures("cloud")
 def test_a_paused_session_dag_is_said_and_nothing_is_booked(api: Api, engine: Engine) -> None:
-    set_paused(True)
+    set_session_dag_paused(True)
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     before = set(api.runs())
 
@@ -212,7 +195,7 @@ def test_a_paused_session_dag_is_said_and_nothing_is_booked(api: Api, engine: En
     assert "Bookings are on hold" in page.text
 
 
-@pytest.mark.usefixtures("cloud", "unpaused")
+@pytest.mark.usefixtures("cloud", "session_dag_unpaused")
 def test_the_booking_endpoint_refuses_forged_posts(api: Api, engine: Engine) -> None:
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     forged = api.client.post(
