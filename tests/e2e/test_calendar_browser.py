@@ -2,10 +2,11 @@
 
 A teacher (the cluster's admin, logged in through Airflow's login page, browser in Budapest time)
 sees a session booked earlier over the REST API in its region's colour, is told everything wrong
-with a bad request (and nothing is triggered), books a good one (the browser triggers the DAG run
-itself with Airflow's REST API and its login cookie; the scheduler runs the reserve task; the
-session appears on the calendar), opens the session page once its VMs are Running, and stops them
-all with one click. Both sessions are cancelled at the end and their runs tear everything down.
+with a bad request by **Reserve slot** (and nothing is created: no run, no booking), books a good one
+(``POST api/bookings`` decides, books and creates the run itself, with a readable run id; the page
+says "Booked in <region>: session <id>."; the session appears on the calendar), opens the session
+page once it is ``running`` with its VMs Running, and stops them all with one click. At the end every
+session that still holds its seats is cancelled and its run tears everything down.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from cs import CloudStack
+from sqlalchemy import Engine, select
 
 from cloudstack_simulator.testing import SimulatorHandle
+from meca.sessions.states import HOLDING, RUNNING
 from meca.sessions.tags import vm_name
+from meca.store.models import SessionBooking
 from tests.e2e.airflow_cluster import AirflowCluster
 from tests.e2e.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -35,6 +39,7 @@ ZONE = ZoneInfo("Europe/Budapest")
 TEMPLATE, OFFERING = "Ubuntu-22.04-Server", "Small"
 EXISTING_REGION, NEW_REGION = "MECA-PolITO", "MECA-BME"
 INSTANCES = 2
+READABLE_ID = re.compile(r"\d{4}-\d{2}-\d{2}_[a-z0-9-]+_[0-9a-f]{4}")
 
 pytestmark = [
     pytest.mark.e2e,
@@ -61,6 +66,15 @@ def runs(cluster: AirflowCluster) -> dict[str, dict[str, Any]]:
     response = cluster.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 100})
     assert response.status_code == 200, response.text
     return {run["dag_run_id"]: run for run in response.json()["dag_runs"]}
+
+
+def booking_ids(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(connection.scalars(select(SessionBooking.session_id)))
+
+
+def session_api(session_id: str, action: str = "") -> str:
+    return f"/meca/sessions/api/sessions/{quote(session_id, safe='')}" + (f"/{action}" if action else "")
 
 
 def rgb(colour: str) -> str:
@@ -93,7 +107,7 @@ def show_week_of(page: Any, moment: datetime) -> None:
 
 
 def test_a_teacher_books_sees_and_stops_a_session_in_chromium(
-    airflow_cluster: AirflowCluster, seed_simulator: SimulatorHandle, tmp_path: Path
+    airflow_cluster: AirflowCluster, seed_simulator: SimulatorHandle, e2e_data_engine: Engine, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -149,8 +163,9 @@ def test_a_teacher_books_sees_and_stops_a_session_in_chromium(
                 form.locator("[name=start]").fill(local_input(yesterday))
                 form.locator("[name=end]").fill(local_input(yesterday - timedelta(hours=1)))
                 form.locator("[name=instances]").fill("0")
-                form.locator("button[type=submit]").click()
-                messages = page.locator("#outcome .messages.refused li")
+                bookings_before = booking_ids(e2e_data_engine)
+                form.get_by_role("button", name="Reserve slot").click()
+                messages = page.locator("#outcome .messages.refused > ul:not(.alternatives) li")
                 expect(messages).to_have_count(6)
                 said = messages.all_inner_texts()
                 assert any("must be after the start" in m for m in said), said
@@ -160,6 +175,7 @@ def test_a_teacher_books_sees_and_stops_a_session_in_chromium(
                 )
                 assert "The number of instances must be at least 1 (got 0)." in said
                 assert set(runs(cluster)) == earlier | {existing}
+                assert booking_ids(e2e_data_engine) == bookings_before
                 page.screenshot(path=str(tmp_path / "calendar-refused.png"), full_page=True)
 
                 start = datetime.now(UTC) + timedelta(minutes=3)
@@ -171,13 +187,22 @@ def test_a_teacher_books_sees_and_stops_a_session_in_chromium(
                 form.locator("[name=template]").fill(TEMPLATE)
                 form.locator("[name=instances]").fill(str(INSTANCES))
                 form.locator("[name=comments]").fill("room 12")
-                form.locator("button[type=submit]").click()
-                expect(page.locator("#outcome .messages.accepted")).to_be_visible(timeout=180_000)
-
-                (new,) = set(runs(cluster)) - earlier - {existing}
+                form.get_by_role("button", name="Reserve slot").click()
+                accepted = page.locator("#outcome .messages.accepted")
+                expect(accepted).to_be_visible(timeout=60_000)
+                heading = accepted.locator("p").first.inner_text()
+                said_booked = re.fullmatch(r"Booked in (\S+): session (\S+)\.", heading)
+                assert said_booked, heading
+                assert said_booked.group(1) == NEW_REGION
+                new = said_booked.group(2)
                 booked.append(new)
+                assert READABLE_ID.fullmatch(new), new
+                expect(accepted.get_by_role("link", name="Open the session")).to_be_visible()
+                assert set(runs(cluster)) == earlier | {existing, new}
+                assert new in booking_ids(e2e_data_engine)
                 run = runs(cluster)[new]
                 assert run["triggering_user_name"] == cluster.username
+                assert run["note"] == "Budapest workspace session · teacher@bme.hu"
                 assert run["conf"]["title"] == "Budapest workspace session"
                 assert run["conf"]["region"] == NEW_REGION
                 assert run["conf"]["instances"] == INSTANCES
@@ -200,14 +225,19 @@ def test_a_teacher_books_sees_and_stops_a_session_in_chromium(
                 page.locator(f'.fc-event[data-session-id="{new}"]').click()
                 page.wait_for_url(re.compile(re.escape(cluster.base_url + CALENDAR + "sessions/")))
                 expect(page.locator("#session-id")).to_have_text(new)
+                session_page = page.url
                 running = page.locator('#vms tr.vm[data-state="Running"]')
 
                 def all_running() -> bool:
-                    page.locator("#refresh").click()
+                    # Stop all acts on a running session only: its run has seen every VM Running.
+                    page.goto(session_page)
                     page.wait_for_load_state("networkidle")
-                    return running.count() == INSTANCES
+                    return (
+                        page.locator("#booking-state").inner_text() == RUNNING
+                        and running.count() == INSTANCES
+                    )
 
-                until("the session's VMs to be Running on its page", all_running)
+                until("the session to be running, its VMs Running on its page", all_running)
                 names = sorted(
                     page.locator("#vms tr.vm").evaluate_all("rows => rows.map(r => r.dataset.name)")
                 )
@@ -233,9 +263,13 @@ def test_a_teacher_books_sees_and_stops_a_session_in_chromium(
                 browser.close()
         print(f"browser part {time.monotonic() - started:.1f} s; screenshots in {tmp_path}", file=sys.stderr)
     finally:
-        for session_id in booked:
+        for session_id in booked:  # cancel only what still holds its seats
+            shown = cluster.http("GET", session_api(session_id))
+            assert shown.status_code == 200, shown.text
+            if shown.json()["state"] not in HOLDING:
+                continue
             response = requests.post(
-                f"{cluster.base_url}/meca/sessions/api/sessions/{quote(session_id, safe='')}/cancel",
+                cluster.base_url + session_api(session_id, "cancel"),
                 headers={"Authorization": f"Bearer {cluster.token()}"},
                 json={},
                 timeout=30,

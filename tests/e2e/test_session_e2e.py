@@ -232,9 +232,13 @@ def test_a_run_marked_failed_mid_session_is_torn_down_and_the_reaper_takes_what_
         vm["name"] for vm in vms
     )
     assert session_vms_anywhere(seed_simulator, run_id) == {}
+    # The teardown ran before the end: the booking is failed and holds nothing (lifecycle.finish).
+    booking = cluster.http("GET", f"/meca/sessions/api/sessions/{run_id}")
+    assert booking.status_code == 200, booking.text
+    assert booking.json()["state"] == "failed"
 
     left = {
-        leave_vm_behind(seed_simulator, region, run_id, 3, tag=True): "its DAG run is failed before the end",
+        leave_vm_behind(seed_simulator, region, run_id, 3, tag=True): "session is failed",
         leave_vm_behind(
             seed_simulator, region, run_id, 4, tag=False
         ): "untagged session VM matching no live booking",
@@ -274,10 +278,11 @@ def test_a_teacher_extends_then_cancels_a_running_session_over_rest_and_it_is_to
     )
     cancelled_at = time.monotonic()
 
-    assert (shown["session_id"], shown["state"], shown["region"]) == (run_id, "accepted", region)
+    # check_running made it running before wait_for_end deferred.
+    assert (shown["session_id"], shown["state"], shown["region"]) == (run_id, "running", region)
     assert datetime.fromisoformat(shown["end"]) == end
     assert datetime.fromisoformat(extended["end"]) == new_end
-    assert (extended["state"], extended["changed_by"]) == ("accepted", cluster.username)
+    assert (extended["state"], extended["changed_by"]) == ("running", cluster.username)
     assert (cancelled["state"], cancelled["changed_by"]) == ("cancelled", cluster.username)
     assert cluster.wait_for_run(DAG_ID, run_id, timeout=120.0) == "success"
     print(

@@ -1,7 +1,8 @@
 """The calendar's JSON endpoints: events, a session's VMs, start all and stop all.
 
 Routes (under ``/meca/calendar/api``): ``GET /events?start=&end=`` (FullCalendar's event feed),
-``GET /sessions/<id>/vms``, ``POST /sessions/<id>/start`` and ``POST /sessions/<id>/stop``. Every
+``GET /sessions/<id>/vms``, ``POST /sessions/<id>/start`` and ``POST /sessions/<id>/stop`` (a
+``running`` session only, else 409). Every
 route needs an authenticated Airflow user with ``can_read`` on ``MECA Calendar``. A session's VMs
 (``GET``) and starting or stopping them (``PUT``) follow :mod:`meca.web.session_access`: every
 session with ``MECA Sessions``, else only one's own, and only with the right to trigger session runs.
@@ -28,7 +29,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from meca.regions import DEFAULT_COLOUR, Region, get_region, region_conn_ids
 from meca.security.roles import ALL_SESSIONS, CALENDAR
 from meca.sessions.ledger import Booking, bookings_between, parts_of
-from meca.sessions.states import STATES
+from meca.sessions.states import ACCEPTED, PROVISIONING, RUNNING, STATES
 from meca.web.auth import ApiUser, is_authorized, requires_meca
 from meca.web.database import data_engine
 from meca.web.session_access import owns, session_for
@@ -221,15 +222,34 @@ async def session_vms_json(
     }
 
 
+def power_refusal(state: str, action: str) -> str:
+    """Why "Start all" or "Stop all" is refused for a session in ``state`` (not ``running``)."""
+    verb = "started" if action == "start" else "stopped"
+    if state in (ACCEPTED, PROVISIONING):
+        return (
+            f"The session is {state}: its VMs can be {verb} once it is running "
+            "(when every VM is Running; refresh the page to see its state)."
+        )
+    return f"The session is {state}: it has no VMs to be {verb}."
+
+
 @router.post("/sessions/{session_id}/{action}")
 async def power(
     session_id: str,
     action: Literal["start", "stop"],
     booking: Annotated[Booking, Depends(session_for("PUT"))],
 ) -> dict[str, Any]:
-    """Start every Stopped VM (or stop every Running VM) of the session, all jobs in parallel."""
+    """Start every Stopped VM (or stop every Running VM) of the session, all jobs in parallel.
+
+    Only a ``running`` session: while its run still waits for its VMs to be Running (``accepted``,
+    ``provisioning``) a stopped VM would fail that wait, the session and its booking; after it there
+    is nothing left to move. Else 409, saying so.
+    """
     from meca.cloudstack.async_hook import CloudStackAsyncHook
     from meca.sessions.power import power_session
+
+    if booking.state != RUNNING:
+        raise HTTPException(409, power_refusal(booking.state, action))
 
     answer: dict[str, Any] = {"session_id": session_id, "action": action, "changed": [], "left_alone": []}
     answer["errors"] = []

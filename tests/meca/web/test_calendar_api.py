@@ -27,9 +27,10 @@ from cloudstack_simulator.testing import SimulatorHandle
 from meca.cloudstack.async_hook import CloudStackAsyncHook
 from meca.regions import get_region
 from meca.sessions.capacity import OfferingSize, RegionCapacity, RegionChoiceInput
-from meca.sessions.ledger import Booking, cancel, reserve
+from meca.sessions.ledger import Booking, advance, cancel, reserve
 from meca.sessions.provision import provision_session, resolve_spec
 from meca.sessions.request import SessionRequest
+from meca.sessions.states import PROVISIONING, RUNNING
 from meca.sessions.tags import vm_name
 from meca.store.models import SessionBooking
 from meca.web.csrf import HEADER, HEADER_VALUE
@@ -344,6 +345,17 @@ def test_stop_all_and_start_all_move_only_the_sessions_vms_and_need_the_right_to
     deploy(other, 1)
     wait_running(cloud, session, 3)
     wait_running(cloud, other, 1)
+
+    # While its run still waits for the VMs (accepted, provisioning), a stop would fail the session.
+    early = calendar.post(session_url(session, "/stop"), user=OWNER)
+    assert early.status_code == 409, early.text
+    assert early.json() == {
+        "detail": "The session is accepted: its VMs can be stopped once it is running "
+        "(when every VM is Running; refresh the page to see its state)."
+    }
+    assert set(states(cloud, session).values()) == {"Running"}
+    for state in (PROVISIONING, RUNNING):
+        advance(engine, session, state, now=datetime.now(UTC))
 
     for user in ("viewer1", "teacher1"):
         forbidden = calendar.post(session_url(session, "/stop"), user=user)

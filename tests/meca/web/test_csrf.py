@@ -28,9 +28,10 @@ from cloudstack_simulator.testing import SimulatorHandle
 from meca.cloudstack.async_hook import CloudStackAsyncHook
 from meca.regions import get_region
 from meca.sessions.capacity import OfferingSize, RegionCapacity, RegionChoiceInput
-from meca.sessions.ledger import Booking, get_booking, reserve
+from meca.sessions.ledger import Booking, advance, get_booking, reserve
 from meca.sessions.provision import provision_session, resolve_spec
 from meca.sessions.request import SessionRequest
+from meca.sessions.states import PROVISIONING, RUNNING
 from meca.store.migrate import upgrade
 from meca.web.csrf import HEADER, HEADER_VALUE
 from tests.meca.sessions.session_cloud import OFFERING, TEMPLATE, connect_all, raw_api, topology, vms_of
@@ -136,6 +137,8 @@ def book_and_deploy(engine: Engine, cloud: SimulatorHandle, session_id: str, own
     while vm_states(cloud, session_id) != ["Running"] * 3:
         assert time.monotonic() < deadline, vm_states(cloud, session_id)
         time.sleep(0.1)
+    for state in (PROVISIONING, RUNNING):  # Start all and Stop all act on a running session only
+        booking = advance(engine, session_id, state, now=datetime.now(UTC))
     return booking
 
 
@@ -147,7 +150,7 @@ def vm_states(cloud: SimulatorHandle, session_id: str = SESSION) -> list[str]:
 def unchanged(engine: Engine, cloud: SimulatorHandle, end: datetime) -> None:
     booking = get_booking(engine, SESSION)
     assert booking is not None
-    assert (booking.state, booking.end, booking.changed_by) == ("accepted", end, None)
+    assert (booking.state, booking.end, booking.changed_by) == ("running", end, None)
     assert vm_states(cloud) == ["Running"] * 3
 
 
@@ -280,4 +283,4 @@ def test_reading_needs_nothing_more(api: Api, engine: Engine) -> None:
     cookie = {"Cookie": f"_token={api.tokens[OWNER]}"}
     shown = api.client.get(f"/meca/sessions/api/sessions/{quote(SESSION, safe='')}", headers=cookie)
     assert shown.status_code == 200, shown.text
-    assert shown.json()["state"] == "accepted"
+    assert shown.json()["state"] == "running"
