@@ -217,7 +217,7 @@ def test_a_page_on_another_port_cannot_cancel_start_or_stop_with_the_login_cooki
             assert probed == [200], probed
             after = get_booking(engine, SESSION)
             assert after is not None
-            assert (after.state, after.end, after.changed_by) == ("accepted", booking.end, None)
+            assert (after.state, after.end, after.changed_by) == ("running", booking.end, None)
             assert vm_states(cloud, SESSION) == ["Running"] * 3
 
             # The session page itself (same origin, JSON body, X-Requested-With: meca) still works.
