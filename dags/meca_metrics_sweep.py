@@ -19,8 +19,9 @@ DOC_MD = """
 ### MECA metrics sweep
 
 Every 5 minutes, one mapped task per region (labelled with the region's name) asks the region for
-`listCapacity`, `listServiceOfferings`, `listVirtualMachines` and `listConfigurations` (its CPU and
-memory allocation disable thresholds; 4 API calls) and writes the sample into the MECA data
+`listCapacity`, `listServiceOfferings` and `listVirtualMachines` (3 API calls), plus, once an hour,
+`listConfigurations` (its CPU and memory allocation disable thresholds, recorded and used by the
+session bookings' seats), and writes the sample into the MECA data
 database (Connection `meca_data`) at the run's *data interval end*, so re-running a run rewrites the
 same rows.
 
@@ -80,7 +81,7 @@ def meca_metrics_sweep() -> None:
         from meca.cloudstack.errors import CloudStackError
         from meca.cloudstack.hook import CloudStackHook
         from meca.metrics.collect import collect_region
-        from meca.metrics.samples import write_error, write_sample
+        from meca.metrics.samples import fresh_thresholds, write_error, write_sample
         from meca.store.engine import get_engine
 
         hook = CloudStackHook(cloudstack_conn_id=conn_id)
@@ -89,7 +90,7 @@ def meca_metrics_sweep() -> None:
         sampled_at = _sampled_at()
         engine = get_engine()
         try:
-            sample = collect_region(hook)
+            sample = collect_region(hook, thresholds=fresh_thresholds(engine, region, now=sampled_at))
         except CloudStackError as exc:
             write_error(engine, region, sampled_at, str(exc))
             raise

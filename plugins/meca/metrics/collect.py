@@ -1,7 +1,8 @@
 """Collect one region's sample: capacity per zone and type, VM counts by state, allocation thresholds.
 
 ``listCapacity`` gives every type per zone, ``listConfigurations`` the CPU and memory allocation
-disable thresholds (read once per sweep).
+disable thresholds (read when the recorded ones are older than :data:`THRESHOLDS_MAX_AGE`, so a sweep
+makes 3 API calls, 4 once an hour).
 
 Four API calls per region for up to 500 VMs (one more per further 500 VMs): the sweep's budget.
 """
@@ -12,11 +13,15 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from meca.cloudstack.hook import CloudStackHook
 from meca.cloudstack.thresholds import CapacityThresholds
 from meca.regions import Region
+
+#: How long the recorded allocation thresholds of a region are used before the sweep reads them again.
+THRESHOLDS_MAX_AGE = timedelta(hours=1)
 
 PAGE_SIZE = 500
 
@@ -82,6 +87,7 @@ class RegionSample:
     :param latency_ms: mean wall time of one API call, in milliseconds.
     :param api_calls: how many API calls the collection made.
     :param thresholds: the region's allocation disable thresholds.
+    :param thresholds_read: whether this collection read them (else they are the recorded ones).
     """
 
     region: Region
@@ -91,6 +97,7 @@ class RegionSample:
     latency_ms: float = 0.0
     api_calls: int = 0
     thresholds: CapacityThresholds = field(default_factory=CapacityThresholds)
+    thresholds_read: bool = True
 
     def to_xcom(self) -> dict[str, Any]:
         """A small JSON summary for the task's XCom and log (region totals per capacity name)."""
@@ -110,17 +117,20 @@ class RegionSample:
         }
 
 
-def collect_region(hook: CloudStackHook) -> RegionSample:
-    """Ask one region for its capacity and VMs.
+def collect_region(hook: CloudStackHook, *, thresholds: CapacityThresholds | None = None) -> RegionSample:
+    """Ask one region for its capacity and VMs, and for its thresholds unless they are given.
 
+    :param thresholds: the region's recorded thresholds while they are fresh; ``None`` reads them.
     :raises meca.cloudstack.errors.CloudStackError: when the region does not answer properly.
     """
     started = time.monotonic()
     capacities = [ZoneCapacity.from_api(item) for item in hook.list("listCapacity")]
     offerings = [Offering.from_api(item) for item in hook.list("listServiceOfferings")]
     vms = hook.list("listVirtualMachines", listall=True, pagesize=PAGE_SIZE)
-    thresholds = hook.capacity_thresholds()
-    calls = 3 + max(1, math.ceil(len(vms) / PAGE_SIZE))
+    read = thresholds is None
+    if thresholds is None:
+        thresholds = hook.capacity_thresholds()
+    calls = (3 if read else 2) + max(1, math.ceil(len(vms) / PAGE_SIZE))
     elapsed_ms = (time.monotonic() - started) * 1000
     return RegionSample(
         region=hook.region,
@@ -130,4 +140,5 @@ def collect_region(hook: CloudStackHook) -> RegionSample:
         latency_ms=elapsed_ms / calls,
         api_calls=calls,
         thresholds=thresholds,
+        thresholds_read=read,
     )

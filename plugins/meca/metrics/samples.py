@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from meca.metrics.collect import RegionSample
+from meca.cloudstack.thresholds import CapacityThresholds
+from meca.metrics.collect import THRESHOLDS_MAX_AGE, RegionSample
 from meca.regions import Region
 from meca.store import models
 from meca.store.registry import ensure_region, ensure_zone
@@ -39,6 +40,21 @@ def _replace_health(
             error=error,
         )
     )
+
+
+def fresh_thresholds(
+    engine: Engine, region: Region, *, now: datetime, max_age: timedelta = THRESHOLDS_MAX_AGE
+) -> CapacityThresholds | None:
+    """The region's recorded allocation thresholds when read less than ``max_age`` before ``now``."""
+    # As a plain datetime: a pendulum time (Airflow's) loses its zone when a timedelta is taken off it.
+    cutoff = datetime.fromtimestamp(now.timestamp(), UTC) - max_age
+    with Session(engine) as session:
+        row = session.execute(
+            select(models.CapacityThreshold.cpu, models.CapacityThreshold.memory)
+            .join(models.Region, models.Region.id == models.CapacityThreshold.region_id)
+            .where(models.Region.name == region.name, models.CapacityThreshold.sampled_at > cutoff)
+        ).one_or_none()
+    return None if row is None else CapacityThresholds(cpu=row.cpu, memory=row.memory)
 
 
 def write_sample(engine: Engine, sample: RegionSample, sampled_at: datetime) -> None:
@@ -83,17 +99,18 @@ def write_sample(engine: Engine, sample: RegionSample, sampled_at: datetime) -> 
             )
             for o in {o.name: o for o in sample.offerings}.values()
         )
-        session.execute(
-            delete(models.CapacityThreshold).where(models.CapacityThreshold.region_id == region_id)
-        )
-        session.add(
-            models.CapacityThreshold(
-                region_id=region_id,
-                cpu=sample.thresholds.cpu,
-                memory=sample.thresholds.memory,
-                sampled_at=sampled_at,
+        if sample.thresholds_read:
+            session.execute(
+                delete(models.CapacityThreshold).where(models.CapacityThreshold.region_id == region_id)
             )
-        )
+            session.add(
+                models.CapacityThreshold(
+                    region_id=region_id,
+                    cpu=sample.thresholds.cpu,
+                    memory=sample.thresholds.memory,
+                    sampled_at=sampled_at,
+                )
+            )
         session.add_all(
             models.VmCount(region_id=region_id, sampled_at=sampled_at, state=state, count=count)
             for state, count in sorted(sample.vm_states.items())

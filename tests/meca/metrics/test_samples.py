@@ -92,6 +92,35 @@ def test_sample_stores_the_thresholds_the_region_enforces(federation, data_engin
         assert (row.cpu, row.memory, row.sampled_at) == (0.8, 0.9, later)
 
 
+def test_recorded_thresholds_are_read_again_only_once_they_are_an_hour_old(
+    federation, data_engine: Engine
+) -> None:
+    from datetime import timedelta
+
+    from meca.metrics.samples import fresh_thresholds
+
+    hook = CloudStackHook(conn_id_for("beta"))
+    write_sample(data_engine, collect_region(hook), SAMPLED_AT)
+    _api(federation, "beta").updateConfiguration(
+        name="cluster.cpu.allocated.capacity.disablethreshold", value="0.7"
+    )
+    soon = SAMPLED_AT + timedelta(minutes=5)
+    cached = fresh_thresholds(data_engine, hook.region, now=soon)
+    assert cached is not None
+    assert (cached.cpu, cached.memory) == (0.85, 0.85)
+    sample = collect_region(hook, thresholds=cached)
+    write_sample(data_engine, sample, soon)
+    assert sample.api_calls == 3  # the sweep's 3 calls: no listConfigurations
+    assert fresh_thresholds(data_engine, hook.region, now=SAMPLED_AT + timedelta(minutes=61)) is None
+    later = SAMPLED_AT + timedelta(minutes=61)
+    reread = collect_region(hook, thresholds=fresh_thresholds(data_engine, hook.region, now=later))
+    write_sample(data_engine, reread, later)
+    assert reread.api_calls == 4
+    with Session(data_engine) as session:
+        [row] = session.scalars(select(models.CapacityThreshold)).all()
+        assert (row.cpu, row.memory, row.sampled_at) == (0.7, 0.85, later)
+
+
 def test_rerun_of_the_same_interval_rewrites_the_same_rows(federation, data_engine: Engine) -> None:
     hook = CloudStackHook(conn_id_for("beta"))
     write_sample(data_engine, collect_region(hook), SAMPLED_AT)
