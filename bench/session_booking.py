@@ -156,7 +156,7 @@ def main() -> int:
             nonlocal alternatives_checked
             for alternative in alternatives:
                 alternatives_checked += 1
-                _, again = decide_conf(engine, alternative["conf"], now=now, config=config)
+                _, again, _ = decide_conf(engine, alternative["conf"], now=now, config=config)
                 if again.placement is None:
                     mismatches.append(
                         f"{origin}: {alternative['kind']} '{alternative['summary']}' refused:"
@@ -165,7 +165,7 @@ def main() -> int:
 
         for i, conf in enumerate(confs):
             started = time.perf_counter()
-            _, decision = decide_conf(engine, conf, now=now, config=config)
+            _, decision, _ = decide_conf(engine, conf, now=now, config=config)
             decision_ms.append((time.perf_counter() - started) * 1000)
             if decision.placement is None:
                 decided_refusals += 1

@@ -128,30 +128,32 @@ def decide_conf(
     own_names: frozenset[str] | None = None,
     config: SessionsConfig | None = None,
     conn_ids: list[str] | None = None,
-) -> tuple[SessionRequest | None, Decision]:
+) -> tuple[SessionRequest | None, Decision, list[RegionChoiceInput]]:
     """The booking decision for a conf, made before any run exists (nothing is written).
 
     Every problem is listed at once: the conf's own (times, limits, text), the owner rule, and, when
     the conf can be read, the regions' (region, template, offering, capacity) with the alternatives.
 
     :param own_names: the names the caller may book under; ``None`` for an operator.
-    :returns: the request (``None`` when the conf cannot be read) and the decision.
+    :returns: the request (``None`` when the conf cannot be read), the decision, and what the regions
+        said (empty when they were not asked): :func:`~meca.sessions.ledger.reserve` books with it,
+        so a booking made right after the decision does not ask every region again.
     """
     rules = config if config is not None else load_config()
     problems = owner_problems(conf, own_names)
     try:
         request = SessionRequest.from_conf(conf, now=now, config=rules)
     except BookingRefused as refused:
-        return None, Decision(None, (*refused.messages, *problems))
+        return None, Decision(None, (*refused.messages, *problems)), []
     try:
         regions = _asked(request, _registered(conn_ids))
     except BookingRefused as refused:
-        return request, Decision(None, (*refused.messages, *problems))
+        return request, Decision(None, (*refused.messages, *problems)), []
     facts = region_inputs(engine, regions, template=request.template, offering=request.offering)
     decision = check(engine, request, facts, now=now, config=rules)
     if problems:
         decision = Decision(None, (*problems, *decision.problems), decision.alternatives)
-    return request, decision
+    return request, decision, facts
 
 
 def book(

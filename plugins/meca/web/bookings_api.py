@@ -27,9 +27,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from meca.security.roles import ALL_SESSIONS, CALENDAR
-from meca.sessions.booking import book, decide_conf
+from meca.sessions.booking import decide_conf
 from meca.sessions.control import booking_json
-from meca.sessions.ledger import cancel
+from meca.sessions.ledger import cancel, reserve
 from meca.sessions.request import BookingRefused
 from meca.web.auth import ApiUser, NotAuthorized, is_authorized, requires_meca
 from meca.web.calendar_api import session_path
@@ -65,7 +65,7 @@ def refusal_json(refused: BookingRefused) -> JSONResponse:
 @router.post("/check", response_model=None)
 def check(conf: dict[str, Any], user: ApiUser) -> dict[str, Any] | JSONResponse:
     """The booking decision for ``conf`` now, with every problem and the alternatives; nothing is booked."""
-    _, decision = decide_conf(data_engine(), conf, now=datetime.now(UTC), own_names=own_names(user))
+    _, decision, _ = decide_conf(data_engine(), conf, now=datetime.now(UTC), own_names=own_names(user))
     if decision.placement is None:
         return refusal_json(decision.refusal())
     return {
@@ -92,12 +92,12 @@ def create_booking(conf: dict[str, Any], request: Request, user: ApiUser) -> dic
         return JSONResponse({"detail": [PAUSED]}, status_code=409)
     engine = data_engine()
     now = datetime.now(UTC)
-    checked, decision = decide_conf(engine, conf, now=now, own_names=own_names(user))
+    checked, decision, facts = decide_conf(engine, conf, now=now, own_names=own_names(user))
     if decision.placement is None or checked is None:
         return refusal_json(decision.refusal())
     session_id = new_session_id(checked)
     try:
-        booking = book(engine, checked, session_id=session_id, now=now)
+        booking = reserve(engine, checked, session_id=session_id, regions=facts, now=now)
     except BookingRefused as refused:  # another booking took the room since the decision
         return refusal_json(refused)
     try:
